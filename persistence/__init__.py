@@ -1,0 +1,53 @@
+"""Generic persistent objects on a relational database (SQLite or PostgreSQL).
+
+Declare a class with `persistent` attributes, `connect` to a database, make objects and
+`~DBObject.commit` them, and query them with Python expressions on the class:
+
+>>> from persistence import DBObject, persistent, connect
+>>> class Chip(DBObject):
+...     name = persistent('CCD name', str, '')
+>>> db = connect('sqlite:///awe.db')
+>>> Chip(name='ccd50').commit()
+>>> [c.name for c in Chip.name.like('ccd*')]
+['ccd50']
+
+This package knows nothing of astronomy, files or processing.
+"""
+
+from .attribute import Persistent, persistent
+from .commit import commit_all
+from .context import PRIVILEGES, Context
+from .database import Database, connect, current_database
+from .dbobject import DBObject, registered_class, registered_classes
+from .errors import (AttributeTypeError, CommitError, DatabaseConnectionError,
+                     ImmutableObjectError, NotConnectedError, ObjectNotFoundError,
+                     PersistenceError, QueryError, SchemaChangeError, UnknownAttributeError)
+from .loading import IN_LIST_MAX
+from .query import Attribute, Query
+
+__all__ = [
+    "IN_LIST_MAX",
+    "PRIVILEGES",
+    "Attribute",
+    "AttributeTypeError",
+    "CommitError",
+    "Context",
+    "DBObject",
+    "Database",
+    "DatabaseConnectionError",
+    "ImmutableObjectError",
+    "NotConnectedError",
+    "ObjectNotFoundError",
+    "Persistent",
+    "PersistenceError",
+    "Query",
+    "QueryError",
+    "SchemaChangeError",
+    "UnknownAttributeError",
+    "commit_all",
+    "connect",
+    "current_database",
+    "persistent",
+    "registered_class",
+    "registered_classes",
+]

@@ -1,0 +1,182 @@
+"""The database handle: one engine, one context, and the schema kept in step.
+
+`connect` opens a database (SQLite or PostgreSQL), creates the tables of every imported
+persistent class and makes it the current database that classes and queries use.
+"""
+
+import threading
+
+import sqlalchemy as sa
+
+from . import schema
+from .context import Context
+from .errors import DatabaseConnectionError, NotConnectedError, first_line
+
+__all__ = ["Database", "connect", "current_database"]
+
+_current = None
+
+
+def connect(url, *, context=None, echo=False):
+    """Open the database at ``url`` and make it the current one.
+
+    Parameters
+    ----------
+    url : `str`
+        An SQLAlchemy URL: ``'sqlite:///awe.db'`` or ``'postgresql://user@host/name'``.
+    context : `Context`, optional
+        The user, project and privileges for new objects; by default the login name,
+        project ``'default'`` and privileges 1.
+    echo : `bool`, optional
+        Log every SQL statement (SQLAlchemy's ``echo``).
+
+    Returns
+    -------
+    db : `Database`
+
+    Raises
+    ------
+    DatabaseConnectionError
+        Raised if the database cannot be reached; the message names the URL.
+    SchemaChangeError
+        Raised if an imported class changed in a way that would lose stored data.
+
+    Examples
+    --------
+    >>> db = connect('sqlite:///awe.db')
+    >>> db.engine          # attach event listeners here
+    Engine(sqlite:///awe.db)
+    """
+    global _current
+    db = Database(url, context=context, echo=echo)
+    _current = db
+    return db
+
+
+def current_database():
+    """Return the current `Database`, the one `connect` opened last.
+
+    Raises
+    ------
+    NotConnectedError
+        Raised if `connect` was not called yet.
+    """
+    if _current is None:
+        raise NotConnectedError(
+            "no database is connected; call persistence.connect(url) first, e.g. "
+            "persistence.connect('sqlite:///awe.db')")
+    return _current
+
+
+class Database:
+    """A connected database: its engine, its context, and which classes it has tables for.
+
+    Parameters
+    ----------
+    url : `str`
+        An SQLAlchemy database URL.
+    context : `Context`, optional
+        Owner, project and privileges given to new objects.
+    echo : `bool`, optional
+        Log every SQL statement.
+    """
+
+    def __init__(self, url, *, context=None, echo=False):
+        try:
+            self.url = sa.make_url(url)
+        except sa.exc.ArgumentError as err:
+            raise DatabaseConnectionError(
+                f"{url!r} is not a database URL; write e.g. 'sqlite:///awe.db' or "
+                "'postgresql://user@host:5432/dbname'") from err
+        if self.url.drivername == "postgresql":
+            # SQLAlchemy 2.1 defaults to psycopg 3; we ship the psycopg2 wheel.
+            self.url = self.url.set(drivername="postgresql+psycopg2")
+        self.context = context or Context()
+        """The `Context` new objects take their owner, project and privileges from."""
+        self.engine = self._create_engine(echo)
+        """The SQLAlchemy `~sqlalchemy.engine.Engine`; attach event listeners to it."""
+        self._synced = set()
+        self._synced_version = None
+        self._lock = threading.Lock()
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as err:
+            self.engine.dispose()
+            raise DatabaseConnectionError(
+                f"cannot connect to the database {self.display_url}: "
+                f"{first_line(err)}. Check that the server is running and reachable, "
+                "and that the user, password and database name in the URL are right."
+            ) from err
+        self.ensure_tables()
+
+    @property
+    def display_url(self):
+        """The URL with its password hidden, for messages and banners."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self):
+        """``'sqlite'`` or ``'postgresql'``."""
+        return self.engine.dialect.name
+
+    def _create_engine(self, echo):
+        try:
+            return self._create_engine_for_backend(echo)
+        except (ImportError, sa.exc.NoSuchModuleError) as err:
+            raise DatabaseConnectionError(
+                f"cannot open {self.display_url}: the database driver is missing "
+                f"({err}); install it, e.g. pip install psycopg2-binary") from err
+
+    def _create_engine_for_backend(self, echo):
+        if self.url.get_backend_name() == "sqlite":
+            engine = sa.create_engine(self.url, echo=echo,
+                                      connect_args={"timeout": 60})
+            sa.event.listen(engine, "connect", _configure_sqlite)
+            return engine
+        connect_args = {"connect_timeout": 10} if self.url.get_backend_name() == "postgresql" else {}
+        return sa.create_engine(self.url, echo=echo, connect_args=connect_args)
+
+    def ensure_tables(self):
+        """Create or extend the tables of every persistent class defined since last time."""
+        from .dbobject import registered_classes, registry_version
+
+        if self._synced_version == registry_version():
+            return
+        with self._lock:
+            version = registry_version()
+            todo = [c for c in registered_classes() if c not in self._synced]
+            schema.sync_schema(self.engine, todo)
+            self._synced.update(todo)
+            self._synced_version = version
+
+    def allocate_ids(self, conn, count):
+        """Reserve ``count`` new object ids inside the transaction of ``conn``."""
+        if count == 0:
+            return []
+        if self.dialect == "postgresql":
+            rows = conn.execute(sa.text(
+                f"SELECT nextval('{schema.SEQUENCE_NAME}') FROM generate_series(1, :n)"),
+                {"n": count})
+            return [r[0] for r in rows]
+        seq = schema.SQLITE_SEQUENCE_TABLE
+        stop = conn.execute(
+            seq.update().where(seq.c.name == "object_id")
+            .values(next_id=seq.c.next_id + count).returning(seq.c.next_id)).scalar_one()
+        return list(range(stop - count, stop))
+
+    def close(self):
+        """Release the connections; the database stays current until another connects."""
+        self.engine.dispose()
+
+    def __repr__(self):
+        return f"Database({self.display_url!r}, {self.context})"
+
+
+def _configure_sqlite(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA case_sensitive_like = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
