@@ -20,14 +20,8 @@ REFERENCE = "reference"
 REFERENCE_LIST = "reference list"
 
 
-class Pending:
-    """Marks a reference whose target is known by object id but not loaded yet."""
-
-    __slots__ = ("object_id",)
-
-    def __init__(self, object_id):
-        self.object_id = object_id
-
+# A loaded object holds a reference it has not followed yet as the target's object id
+# (an int: a followed reference is an object or None).
 
 #: Marks a list of references that is not loaded yet.
 PENDING_LIST = object()
@@ -168,7 +162,7 @@ class Persistent:
 
             return Attribute(owner, (self,))
         value = instance._values[self.name]
-        if self.kind == REFERENCE and type(value) is Pending:
+        if self.kind == REFERENCE and type(value) is int:
             return instance._load_reference(self)
         if self.kind == REFERENCE_LIST:
             if value is PENDING_LIST:
@@ -189,7 +183,7 @@ class Persistent:
                     f"{type(instance).__name__} {instance.object_id} is committed and "
                     f"immutable: {self.name!r} cannot change. Make a new object instead "
                     f"(attributes that may change: {instance.mutable_attributes() or 'none'})")
-            instance._dirty.add(self.name)
+            instance._dirty = instance._dirty | {self.name}
         instance._values[self.name] = self.validate(value)
 
     def __repr__(self):

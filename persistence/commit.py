@@ -67,7 +67,7 @@ def commit_all(objects):
             f"{first_line(err)}") from err
     for obj in new + changed:
         obj._committed = True
-        obj._dirty = set()
+        obj._dirty = frozenset()
 
 
 def _collect(objects):
@@ -100,8 +100,8 @@ def _collect(objects):
 
 
 def _stored(prop, value):
-    if prop.kind == REFERENCE:
-        return None if value is None else value.object_id
+    if prop.kind == REFERENCE and isinstance(value, DBObject):
+        return value.object_id
     return value
 
 

@@ -9,7 +9,7 @@ instances come from queries (`persistence.query`) or ``Class(object_id=n)``.
 import datetime
 
 from . import schema
-from .attribute import PENDING_LIST, Pending, Persistent, unknown_attribute
+from .attribute import PENDING_LIST, Persistent, unknown_attribute
 from .errors import ObjectNotFoundError, QueryError
 
 __all__ = ["DBObject", "registered_class", "registered_classes"]
@@ -86,6 +86,7 @@ class DBObject(metaclass=_PersistentClassType):
 
     _properties = {}
     _committed = False
+    _dirty = frozenset()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -129,8 +130,6 @@ class DBObject(metaclass=_PersistentClassType):
             return  # loaded by __new__
         properties = self._properties
         self._values = {name: prop.new_value() for name, prop in properties.items()}
-        self._committed = False
-        self._dirty = set()
         self._group = None
         for name, value in values.items():
             if name not in properties:
@@ -213,7 +212,7 @@ class DBObject(metaclass=_PersistentClassType):
         if self._group is not None:
             self._group.load(prop)
         value = self._values[prop.name]
-        if type(value) is Pending or value is PENDING_LIST:
+        if type(value) is int or value is PENDING_LIST:
             # The batch missed this object (the data changed since): load it alone.
             Group.of_one(self).load(prop)
         return prop.__get__(self, type(self))

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST, unknown_attribute
 from .dbobject import DBObject
 from .errors import QueryError, UnknownAttributeError
-from .loading import Group, PolymorphicSelect, chain_from, execute
+from .loading import Group, PolymorphicSelect, chain_from, collector_paused, execute
 from .schema import BASE_TABLE
 
 __all__ = ["Attribute", "Query"]
@@ -397,7 +397,8 @@ class Query:
         target = PolymorphicSelect.of(self.cls)
         rows = execute(self._finish(sa.select(*target.columns).select_from(target.from_)))
         group = Group(ids_select=self._id_select())
-        return [target.build(row, group) for row in rows]
+        with collector_paused():
+            return [target.build(row, group) for row in rows]
 
     def __iter__(self):
         return iter(self._fetch())
