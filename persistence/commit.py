@@ -39,11 +39,6 @@ def commit_all(objects):
     new, changed = _collect(objects)
     if not new and not changed:
         return
-    for obj in new:
-        for name, prop in obj._properties.items():
-            if prop.kind == REFERENCE_LIST or (prop.kind != REFERENCE and isinstance(
-                    obj._values[name], list)):
-                obj._values[name] = prop.validate(obj._values[name])  # lists may be mutated
     saved = [(obj, dict(obj._values)) for obj in new]
     try:
         with db.engine.begin() as conn:
@@ -92,6 +87,8 @@ def _collect(objects):
         for name in names:
             prop = obj._properties[name]
             value = obj._values[name]
+            if isinstance(value, list):  # a list may have been changed in place
+                value = obj._values[name] = prop.validate(value)
             if prop.kind == REFERENCE and isinstance(value, DBObject):
                 stack.append(value)
             elif prop.kind == REFERENCE_LIST and value is not PENDING_LIST:

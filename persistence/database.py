@@ -88,6 +88,8 @@ class Database:
             raise DatabaseConnectionError(
                 f"{url!r} is not a database URL; write e.g. 'sqlite:///awe.db' or "
                 "'postgresql://user@host:5432/dbname'") from err
+        self.display_url = self.url.render_as_string(hide_password=True)
+        """The URL as given, with its password hidden, for messages and banners."""
         if self.url.drivername == "postgresql":
             # SQLAlchemy 2.1 defaults to psycopg 3; we ship the psycopg2 wheel.
             self.url = self.url.set(drivername="postgresql+psycopg2")
@@ -109,11 +111,6 @@ class Database:
                 "and that the user, password and database name in the URL are right."
             ) from err
         self.ensure_tables()
-
-    @property
-    def display_url(self):
-        """The URL with its password hidden, for messages and banners."""
-        return self.url.render_as_string(hide_password=True)
 
     @property
     def dialect(self):

@@ -215,6 +215,12 @@ class DBObject(metaclass=_PersistentClassType):
         if type(value) is int or value is PENDING_LIST:
             # The batch missed this object (the data changed since): load it alone.
             Group.of_one(self).load(prop)
+        value = self._values[prop.name]
+        if type(value) is int:
+            raise ObjectNotFoundError(
+                f"{type(self).__name__} {self.object_id} refers through {prop.name!r} to "
+                f"object {value}, which is no longer in the database (or is not a "
+                f"{prop.type.__name__}); the database was changed outside AWE")
         return prop.__get__(self, type(self))
 
     # -- comparison and display ---------------------------------------------------

@@ -1,0 +1,59 @@
+"""Connecting: the current database, its engine, and clear errors when it fails."""
+
+import pytest
+import sqlalchemy as sa
+
+import persistence
+from persistence import database
+
+
+def test_engine_is_exposed_for_event_listeners(db):
+    seen = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    from tests.persistence.models import Chip
+
+    len(Chip.all())
+    assert any("count" in statement.lower() for statement in seen)
+
+
+def test_connect_makes_the_database_current(db):
+    assert persistence.current_database() is db
+    assert db.dialect in ("sqlite", "postgresql")
+
+
+def test_not_connected_fails(monkeypatch):
+    monkeypatch.setattr(database, "_current", None)
+    with pytest.raises(persistence.NotConnectedError, match=r"call persistence.connect\(url\)"):
+        persistence.current_database()
+
+
+def test_unreachable_database_names_url_without_password():
+    url = "postgresql://alice:s3cret@127.0.0.1:1/survey"
+    with pytest.raises(persistence.DatabaseConnectionError) as info:
+        persistence.connect(url)
+    message = str(info.value)
+    assert "postgresql://alice:***@127.0.0.1:1/survey" in message
+    assert "s3cret" not in message
+    assert "Check that the server is running" in message
+    assert isinstance(info.value, ConnectionError)
+
+
+def test_unopenable_sqlite_file_names_the_url(tmp_path):
+    url = f"sqlite:///{tmp_path}/no/such/dir/awe.db"
+    with pytest.raises(persistence.DatabaseConnectionError, match=f"{tmp_path}/no/such/dir"):
+        persistence.connect(url)
+
+
+def test_malformed_url_fails():
+    with pytest.raises(persistence.DatabaseConnectionError, match="is not a database URL"):
+        persistence.connect("not a url")
+
+
+def test_missing_driver_is_named():
+    with pytest.raises(persistence.DatabaseConnectionError, match="driver is missing"):
+        persistence.connect("mysql+nosuchdriver://u@127.0.0.1/x")
+
+
+def test_display_url_keeps_what_the_user_wrote(db):
+    assert "***" not in db.display_url or db.url.password
+    assert db.display_url.split(":")[0] in ("sqlite", "postgresql")
