@@ -143,16 +143,23 @@ def _subselect(*columns):
     return sa.select(*columns).correlate(None)
 
 
-def _through(path, leaf):
-    """The clause for ``leaf(column)`` at the end of ``path``, with references as IN."""
+def _through(path, leaf, missing_reference_matches=False):
+    """The clause for ``leaf(column)`` at the end of ``path``, with references as IN.
+
+    With ``missing_reference_matches``, an object whose single reference on the way is
+    missing matches too (its value at the end of the path is missing).
+    """
     prop = path[0]
     if len(path) == 1:
         return leaf(_column(prop))
     if prop.kind not in (REFERENCE, REFERENCE_LIST):
         raise QueryError(f"{prop.owner.__name__}.{prop.name} is not a reference")
     inner_table = path[1].owner._table
-    matching = _subselect(inner_table.c.object_id).where(_through(path[1:], leaf))
+    matching = _subselect(inner_table.c.object_id).where(
+        _through(path[1:], leaf, missing_reference_matches))
     if prop.kind == REFERENCE:
+        if missing_reference_matches:
+            return sa.or_(_column(prop).is_(None), _column(prop).in_(matching))
         return _column(prop).in_(matching)
     link = prop.owner._link_tables[prop.name]
     return _column(prop).in_(_subselect(link.c.object_id).where(link.c.ref_id.in_(matching)))
@@ -197,7 +204,9 @@ class _Comparison:
                              "use .is_null() or ~(... .is_null())")
         if self.attr.prop.kind == REFERENCE and self.op not in (operator.eq, operator.ne):
             raise QueryError(f"{self.attr} is a reference; only == and != apply to it")
-        return _through(self.attr.path, lambda column: self.op(column, value))
+        # An explicit parameter: SQLAlchemy refuses < and > against a bare True/False.
+        return _through(self.attr.path, lambda column: self.op(
+            column, sa.literal(value, column.type)))
 
     def __str__(self):
         return f"{_short(self.attr)} {_OPERATORS[self.op]} {self.value!r}"
@@ -244,7 +253,8 @@ class _IsNull:
     def clause(self):
         if self.attr.prop.kind == REFERENCE_LIST:
             raise QueryError(f"{self.attr} is a list; a list is empty, never missing")
-        return _through(self.attr.path, lambda column: column.is_(None))
+        return _through(self.attr.path, lambda column: column.is_(None),
+                        missing_reference_matches=True)
 
     def __str__(self):
         return f"{_short(self.attr)}.is_null()"
@@ -308,8 +318,7 @@ class Query:
             raise QueryError(f"cannot combine a query with {other!r:.60}; both sides of "
                              f"{symbol} must be queries, e.g. (A.x > 1) {symbol} (A.y < 2)")
         for q in (self, other):
-            if q._offset or q._limit is not None:
-                raise QueryError("combine conditions before slicing a query")
+            q._refuse_if_sliced("combine")
         if issubclass(self.cls, other.cls):
             cls = self.cls
         elif issubclass(other.cls, self.cls):
@@ -334,6 +343,7 @@ class Query:
         return self._combine(other, sa.or_, "|")
 
     def __invert__(self):
+        self._refuse_if_sliced("negate")
         condition = _Nothing() if self._condition is None else _Boolean(
             _complement, "~", self._condition)
         return Query(self.cls, condition, order=self._order)
@@ -348,8 +358,15 @@ class Query:
 
         Missing values sort last either way; ties keep ``object_id`` order.
         """
+        self._refuse_if_sliced("sort")
         paths = tuple(self._attribute(a) for a in attributes)
         return self._replace(order=tuple((p, descending) for p in paths))
+
+    def _refuse_if_sliced(self, what):
+        if self._offset or self._limit is not None:
+            raise QueryError(f"{what} before slicing: a slice of a query is its final "
+                             f"form (e.g. q.order_by('exptime')[:10]); to {what} within a "
+                             "slice, work on list(q[a:b])")
 
     def user_only(self):
         """Return the query narrowed to objects owned by the context's user."""
@@ -415,9 +432,9 @@ class Query:
             start, stop, step = index.start, index.stop, index.step
             if (start or 0) < 0 or (stop is not None and stop < 0):
                 start, stop, step = index.indices(self.count())
-            start = start or 0
             if step not in (None, 1):
-                return list(self[start:stop])[::step]
+                return list(self)[index]
+            start = start or 0
             limit = None if stop is None else max(stop - start, 0)
             if self._limit is not None:
                 limit = max(min(self._limit - start, limit if limit is not None else self._limit), 0)
