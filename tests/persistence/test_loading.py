@@ -1,30 +1,15 @@
 """Batch loading: following references over a result costs statements per reference,
 not per row."""
 
-import contextlib
 
 import pytest
 import sqlalchemy as sa
 
 import persistence
 from persistence import commit_all
+from tests.persistence.sql import statements
 from tests.persistence.models import (CalibratedFrame, Chip, Frame, ImageStatistics,
                                       ReducedFrame, night)
-
-
-@contextlib.contextmanager
-def statements(db):
-    """Collect the SQL statements issued on ``db`` (an executemany counts once)."""
-    seen = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 def make_frames(rows, flats=10):

@@ -6,16 +6,15 @@ with the ones computed from the committed objects. Results come in object_id ord
 ``ids(q) == expect(...)`` checks the members, their order and the absence of duplicates.
 """
 
-import contextlib
 import datetime
 import types
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 import persistence
 from persistence import AttributeTypeError, Query, QueryError, UnknownAttributeError, commit_all
+from tests.persistence.sql import statements
 from tests.persistence.models import (CalibratedFrame, Chip, Filter, Frame, ImageStatistics,
                                       ReducedFrame, night)
 
@@ -42,21 +41,6 @@ def minute(i):
 def as_datetime(value):
     """A table entry of a datetime column (an astropy Time or a datetime) as a datetime."""
     return value.datetime if hasattr(value, "datetime") else value
-
-
-@contextlib.contextmanager
-def statements(db):
-    """Collect the SQL statements issued on ``db``."""
-    seen = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
