@@ -232,7 +232,7 @@ class Group:
                     member._values[prop.name] = lists.get(owner_id, [])
 
 
-def _member(group, target, row, offset=1):
+def _member(group, target, row, offset):
     """The object in ``row`` (from ``offset``), made once per group however often it appears."""
     ref = group.members.get(row[offset])
     existing = ref() if ref is not None else None

@@ -429,11 +429,11 @@ class Query:
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            start, stop, step = index.start, index.stop, index.step
-            if (start or 0) < 0 or (stop is not None and stop < 0):
-                start, stop, step = index.indices(self.count())
-            if step not in (None, 1):
+            if index.step not in (None, 1):
                 return list(self)[index]
+            start, stop = index.start, index.stop
+            if (start or 0) < 0 or (stop is not None and stop < 0):
+                start, stop, _ = index.indices(self.count())
             start = start or 0
             limit = None if stop is None else max(stop - start, 0)
             if self._limit is not None:

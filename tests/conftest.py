@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 import persistence
+from persistence.errors import first_line
 
 POSTGRESQL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 """Where the tests create their PostgreSQL database when ``AWE_TEST_POSTGRESQL`` is unset."""
@@ -49,14 +50,13 @@ def postgresql_url():
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.SQLAlchemyError as err:
         server.dispose()
-        cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        reason = f"PostgreSQL not reachable at {POSTGRESQL_SERVER}: {cause}"
+        reason = f"PostgreSQL not reachable at {POSTGRESQL_SERVER}: {first_line(err)}"
     if reason and os.environ.get("CI"):
         pytest.fail(
             f"{reason}. CI needs PostgreSQL: start a server on 127.0.0.1:5432 that "
-            "trusts user postgres (e.g. docker run -d -p 5432:5432 "
-            "-e POSTGRES_HOST_AUTH_METHOD=trust postgres), or set "
-            "AWE_TEST_POSTGRESQL to a database URL", pytrace=False)
+            "trusts user postgres (on Debian: pg_ctlcluster --skip-systemctl-redirect "
+            "$(ls /etc/postgresql) main start), or set AWE_TEST_POSTGRESQL to a "
+            "database URL", pytrace=False)
     if reason:
         pytest.skip(f"{reason}; set AWE_TEST_POSTGRESQL to a database URL to run these tests")
     try:
