@@ -1,13 +1,28 @@
-"""Where AWE keeps its data and which database it uses.
+"""Where AWE keeps its data, which database and which data servers it uses.
 
-Both come from the environment: ``AWE_HOME`` names the data home (default ``~/.awe``)
-and ``AWE_DATABASE_URL`` the database (default an SQLite file in the data home).
+All come from the environment:
+
+=========================  ==============================================================
+``AWE_HOME``               the data home (default ``~/.awe``)
+``AWE_DATABASE_URL``       the database (default the SQLite file ``awe.db`` in the home)
+``AWE_DATA_SERVERS``       where files live, tried in order, separated by spaces or
+                           commas: data server URLs or directories (default the
+                           directory ``data`` in the home, beside the embedded database)
+``AWE_DATASERVER_TOKEN``   the bearer token the data servers want for writes
+``AWE_CACHE_DIR``          the cache of files retrieved from data servers (default
+                           ``cache`` in the home)
+``AWE_CACHE_SIZE``         the cache's size limit: bytes, or with a unit, ``20G``
+                           (default 10G)
+=========================  ==============================================================
 """
 
 import os
+import re
 from pathlib import Path
 
-__all__ = ["awe_home", "database_url"]
+import dataserver
+
+__all__ = ["awe_home", "data_client", "data_servers", "database_url"]
 
 
 def awe_home():
@@ -50,3 +65,36 @@ def database_url():
     'postgresql://awe@dbhost/survey'
     """
     return os.environ.get("AWE_DATABASE_URL") or f"sqlite:///{awe_home() / 'awe.db'}"
+
+
+def data_servers():
+    """Return where files live: data server URLs or directories, in the order tried.
+
+    Examples
+    --------
+    >>> os.environ["AWE_HOME"] = "/data/survey"
+    >>> data_servers()
+    ['/data/survey/data']
+    >>> os.environ["AWE_DATA_SERVERS"] = "http://ds1:8008, http://ds2:8008"
+    >>> data_servers()
+    ['http://ds1:8008', 'http://ds2:8008']
+    """
+    value = os.environ.get("AWE_DATA_SERVERS", "")
+    return [s for s in re.split(r"[\s,]+", value) if s] or [str(awe_home() / "data")]
+
+
+def data_client():
+    """Return a `dataserver.Client` for this environment's data servers and cache."""
+    size = os.environ.get("AWE_CACHE_SIZE") or "10G"
+    cache_dir = os.environ.get("AWE_CACHE_DIR") or awe_home() / "cache"
+    return dataserver.Client(data_servers(), cache_dir=cache_dir, cache_size=_bytes(size),
+                             token=os.environ.get("AWE_DATASERVER_TOKEN") or None)
+
+
+def _bytes(text):
+    """``'20G'`` → 21474836480: a size in bytes, with an optional K, M, G or T unit."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"AWE_CACHE_SIZE={text!r} is not a size; write e.g. 20G or 500M")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " KMGT".index(unit.upper() or " "))

@@ -30,8 +30,8 @@ def commit_all(objects):
     Raises
     ------
     CommitError
-        Raised if the database refused; nothing was written and the new objects are
-        still uncommitted.
+        Raised if the database refused, or a new object's `DBObject.validate_commit`
+        did; nothing was written and the new objects are still uncommitted.
     """
     objects = list(objects)
     db = current_database()
@@ -39,6 +39,8 @@ def commit_all(objects):
     new, changed = _collect(objects)
     if not new and not changed:
         return
+    for obj in new:
+        obj.validate_commit()
     saved = [(obj, dict(obj._values)) for obj in new]
     try:
         with db.engine.begin() as conn:

@@ -204,6 +204,14 @@ class DBObject(metaclass=_PersistentClassType):
 
         commit_all([self])
 
+    def validate_commit(self):
+        """Check, just before a commit writes this new object, that it may be written.
+
+        Raise (preferably `CommitError`, naming what is missing and what to do) to
+        refuse: nothing of the commit is then written. The default accepts; classes
+        whose objects need more than their attributes, such as a stored file, extend it.
+        """
+
     # -- references ---------------------------------------------------------------
 
     def _load_reference(self, prop):

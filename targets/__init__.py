@@ -3,7 +3,9 @@ ProcessTarget (get/make/plan/lineage), the DPU that executes plans (serial, Dask
 concrete data products, instruments, the pure-numpy imaging algorithms, the simulator.
 
 Imports point downwards only: `targets` may import `persistence` and `dataserver`,
-never `awe`. Nothing is here yet.
+never `awe`. So far it holds `DataObject`.
 """
 
-__all__ = []
+from .dataobject import DataObject, data_client, global_filename, set_data_client
+
+__all__ = ["DataObject", "data_client", "global_filename", "set_data_client"]
