@@ -54,7 +54,7 @@ def run(scratch, n_files, mb, repeat):
               f"{'download MB/s':>13}  {'ratio':>5}")
         for clients in (1, 8):
             copy, up, down = [], [], []
-            for attempt in range(repeat):
+            for attempt in range(-1, repeat):  # attempt -1 warms up and is not counted
                 copy.append(total_mb / timed(clients, sources, lambda i, src: shutil.copyfile(
                     src, scratch / f"copy-{i}")))
                 for i in range(n_files):
@@ -66,7 +66,7 @@ def run(scratch, n_files, mb, repeat):
                     names[i])))
                 for name in names:
                     client.delete(name)
-            copy, up, down = (statistics.median(x) for x in (copy, up, down))
+            copy, up, down = (statistics.median(x[1:]) for x in (copy, up, down))
             print(f"{clients:>7}  {copy:>13.0f}  {up:>11.0f}  {up / copy:>5.2f}  "
                   f"{down:>13.0f}  {down / copy:>5.2f}")
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .checksum import ALGORITHM, CHUNK_SIZE, new_hasher, split_checksum
+from .checksum import ALGORITHM, CHUNK_SIZE, file_checksum, new_hasher, split_checksum
 from .errors import (ChecksumMismatchError, ConflictError, DataServerError,
                      DeleteRefusedError, MissingFileError)
 from .names import shard, validate_name
@@ -117,14 +117,7 @@ class Storage:
         """
         info = self.info(name)
         for wanted in dict.fromkeys(filter(None, (info.checksum, expected))):
-            algorithm, _ = split_checksum(wanted)
-            hasher = new_hasher(algorithm)
-            with self.open(name) as f:
-                buffer = bytearray(CHUNK_SIZE)
-                view = memoryview(buffer)
-                while n := f.readinto(buffer):
-                    hasher.update(view[:n])
-            actual = f"{algorithm}:{hasher.hexdigest()}"
+            actual = file_checksum(self.path(name), split_checksum(wanted)[0])
             if actual != wanted:
                 raise ChecksumMismatchError(
                     f"{name!r} in {self.root} is corrupt: its checksum is {actual} "

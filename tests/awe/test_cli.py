@@ -34,10 +34,13 @@ def test_init_creates_sqlite_database(runner, tmp_path, monkeypatch):
     home = tmp_path / "awe-home"
     monkeypatch.setenv("AWE_HOME", str(home))
     monkeypatch.delenv("AWE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AWE_DATA_SERVERS", raising=False)
     result = runner.invoke(main, ["init"])
     assert result.exit_code == 0, result.output
     assert (home / "awe.db").is_file()
     assert str(home / "awe.db") in result.output
+    assert (home / "data").is_dir(), "the default data store, beside the database"
+    assert str(home / "data") in result.output
     again = runner.invoke(main, ["init"])
     assert again.exit_code == 0, again.output
 
