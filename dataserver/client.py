@@ -339,7 +339,12 @@ class HTTPStore:
                     raise ConnectionError(f"HTTP {response.status} {response.reason}")
                 if response.status >= 400:
                     raise self._error(response, what)
-                result = handle(response)
+                try:
+                    result = handle(response)
+                except DataServerError:
+                    if not response.isclosed():  # its unread rest would break the next request
+                        self._drop_connection()
+                    raise
                 if not response.isclosed():
                     response.read()
                 return result
@@ -363,12 +368,13 @@ class HTTPStore:
         except ValueError:
             answer = {}
         message = answer.get("message") or f"HTTP {response.status} {response.reason}"
-        if response.status == 404 and "error" not in answer:
-            cls = MissingFileError  # an answer to HEAD has no body
+        error_type = answer.get("error") or response.getheader("X-Error")  # HEAD: no body
+        if response.status == 404 and error_type in (None, "MissingFileError"):
+            cls = MissingFileError
         elif response.status in (401, 403):
-            cls = BY_NAME.get(answer.get("error"), PermissionDeniedError)
+            cls = BY_NAME.get(error_type, PermissionDeniedError)
         else:
-            cls = BY_NAME.get(answer.get("error"), DataServerError)
+            cls = BY_NAME.get(error_type, DataServerError)
         if cls is MissingFileError:
             error = cls(f"{what!r} is not on {self.url}")
         else:

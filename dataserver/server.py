@@ -216,6 +216,8 @@ def _parse_range(value, size):
         if first:
             start = int(first)
             stop = min(int(last) + 1, size) if last else size
+            if last and int(last) < start:
+                return 0, size  # not a valid range: RFC 9110 says ignore it
         else:
             start, stop = max(size - int(last), 0), size
     except ValueError:
@@ -226,7 +228,10 @@ def _parse_range(value, size):
 
 
 async def _send_json(send, status, body, headers=(), *, head=False):
+    """Send ``body`` as JSON; an error's class also goes in ``X-Error``, for HEAD."""
     data = json.dumps(body).encode()
+    if "error" in body:
+        headers = [*headers, (b"x-error", body["error"].encode())]
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(data)).encode()), *headers]})
