@@ -62,7 +62,7 @@ class DataServerApp:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -79,6 +79,11 @@ class DataServerApp:
             if isinstance(err, ChecksumMismatchError):
                 body.update(expected=err.expected, actual=err.actual)
             await _send_json(send, status, body, head=scope["method"] == "HEAD")
+        except OSError as err:  # e.g. a full disk: nothing was stored, say why
+            await _send_json(send, 500, {
+                "error": "DataServerError",
+                "message": f"the data server failed on {scope['path']!r}: "
+                           f"{err.strerror or err}"}, head=scope["method"] == "HEAD")
 
     async def _route(self, scope, receive, send):
         method, path = scope["method"], scope["path"]
