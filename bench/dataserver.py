@@ -3,8 +3,10 @@
 Stores and retrieves 16 files of 64 MB through a real ``awe dataserver serve`` process
 on 127.0.0.1 with `dataserver.Client` (each retrieve verifies the checksum; each store
 hashes and fsyncs on the server), with 1 and 8 concurrent clients, and copies the same
-files with `shutil.copyfile` on the same disk. Each figure is the median of
-``--repeat`` runs, interleaved so that the disk's moods hit all three alike.
+files with `shutil.copyfile` on the same disk. A store is durable (fsynced before it
+becomes visible), so the uploads are also compared with a durable copy: `shutil.copyfile`
+then fsync. Each figure is the median of ``--repeat`` runs after one warm-up run,
+interleaved so that the disk's moods hit all alike.
 
 Run it with ``python bench/dataserver.py [--dir DIR] [--files 16] [--mb 64]``.
 """
@@ -51,14 +53,18 @@ def run(scratch, n_files, mb, repeat):
         client = dataserver.Client(url, token=TOKEN, cache_dir=scratch / "cache")
         print(f"{n_files} files of {mb} MB; server {url}; scratch {scratch}")
         print(f"{'clients':>7}  {'copyfile MB/s':>13}  {'upload MB/s':>11}  {'ratio':>5}  "
-              f"{'download MB/s':>13}  {'ratio':>5}")
+              f"{'download MB/s':>13}  {'ratio':>5}  {'copy+fsync MB/s':>15}  "
+              f"{'upload ratio':>12}")
         for clients in (1, 8):
-            copy, up, down = [], [], []
+            copy, up, down, durable = [], [], [], []
             for attempt in range(-1, repeat):  # attempt -1 warms up and is not counted
                 copy.append(total_mb / timed(clients, sources, lambda i, src: shutil.copyfile(
                     src, scratch / f"copy-{i}")))
+                durable.append(total_mb / timed(clients, sources, lambda i, src: durable_copy(
+                    src, scratch / f"durable-{i}")))
                 for i in range(n_files):
                     (scratch / f"copy-{i}").unlink()
+                    (scratch / f"durable-{i}").unlink()
                 names = [f"bench-{clients}-{attempt}-{i}.bin" for i in range(n_files)]
                 up.append(total_mb / timed(clients, sources, lambda i, src: client.store(
                     src, names[i])))
@@ -66,9 +72,21 @@ def run(scratch, n_files, mb, repeat):
                     names[i])))
                 for name in names:
                     client.delete(name)
-            copy, up, down = (statistics.median(x[1:]) for x in (copy, up, down))
+            copy, up, down, durable = (statistics.median(x[1:])
+                                       for x in (copy, up, down, durable))
             print(f"{clients:>7}  {copy:>13.0f}  {up:>11.0f}  {up / copy:>5.2f}  "
-                  f"{down:>13.0f}  {down / copy:>5.2f}")
+                  f"{down:>13.0f}  {down / copy:>5.2f}  {durable:>15.0f}  "
+                  f"{up / durable:>12.2f}")
+
+
+def durable_copy(source, dest):
+    """`shutil.copyfile` and an fsync: a copy that survives a power cut, as a store is."""
+    shutil.copyfile(source, dest)
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def timed(clients, sources, work):

@@ -29,6 +29,10 @@ TEMPORARY_MAX_AGE = 24 * 3600
 """Seconds after which an upload left in ``.tmp/`` (by a killed process) is swept."""
 
 
+WRITEBACK_STEP = 8 << 20
+"""Bytes between the writer's requests to the kernel to start writing to disk."""
+
+
 @dataclasses.dataclass(frozen=True)
 class FileInfo:
     """What a store knows about one file."""
@@ -234,9 +238,12 @@ class Writer:
     def restart(self, checksum=None):
         """Forget the bytes written so far (to try a transfer again), and expect
         ``checksum`` of the bytes written from now on."""
-        self._file.seek(0)
-        self._file.truncate()
-        self.size, self.expected = 0, checksum
+        if self._file.tell():
+            # Only when there is something to forget: on ext4 a truncated file is
+            # flagged for early block allocation, which slows every later write 4-fold.
+            self._file.seek(0)
+            self._file.truncate()
+        self.size, self._flushed, self.expected = 0, 0, checksum
         algorithms = [ALGORITHM] + ([split_checksum(checksum)[0]] if checksum else [])
         self._hashers = {a: new_hasher(a) for a in dict.fromkeys(algorithms)}
 
@@ -259,6 +266,16 @@ class Writer:
         while view:
             view = view[self._file.write(view):]
         self.size += len(data)
+        if self.storage.durable and self.size - self._flushed >= WRITEBACK_STEP:
+            self._start_writeback()
+
+    def _start_writeback(self):
+        """Have the kernel start writing the bytes so far to disk, without waiting, so
+        that the fsync at commit finds little left to do (Linux; elsewhere a no-op)."""
+        if hasattr(os, "sync_file_range"):
+            os.sync_file_range(self._file.fileno(), self._flushed, self.size - self._flushed,
+                               os.SYNC_FILE_RANGE_WRITE)
+        self._flushed = self.size
 
     def abort(self):
         """Throw the bytes away; nothing becomes visible. Safe to call twice."""
