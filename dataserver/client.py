@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .cache import DEFAULT_CACHE_SIZE, Cache
 from .checksum import CHUNK_SIZE, split_checksum
-from .errors import (BY_NAME, ChecksumMismatchError, DataServerError, MissingFileError,
-                     PermissionDeniedError, ServerUnavailableError)
+from .errors import (BY_NAME, ChecksumMismatchError, ConflictError, DataServerError,
+                     MissingFileError, PermissionDeniedError, ServerUnavailableError)
 from .names import validate_name
 from .storage import FileInfo, Storage
 
@@ -109,8 +109,12 @@ class Client:
             except MissingFileError:
                 pass
             else:
-                if existing.checksum == checksum:
-                    return existing
+                if existing.checksum != checksum:
+                    raise ConflictError(
+                        f"{name!r} is already on {store.url} with different content "
+                        f"({existing.checksum}, not {checksum}); stored files are never "
+                        "replaced: give the new file a new name")
+                return existing
         return store.store(path, name, checksum)[0]
 
     def retrieve(self, name, dest=None, *, checksum=None):

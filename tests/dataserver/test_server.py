@@ -143,8 +143,11 @@ def test_storing_identical_content_again_changes_nothing(server, tmp_path):
 def test_storing_different_content_is_refused(server, tmp_path):
     client = client_for(server, tmp_path)
     original = client.store(make_file(tmp_path / "a", b"original"), NAME)
+    impostor = make_file(tmp_path / "b", b"impostor")
     with pytest.raises(ConflictError, match="never replaced"):
-        client.store(make_file(tmp_path / "b", b"impostor"), NAME)
+        client.store(impostor, NAME)
+    with pytest.raises(ConflictError, match="never replaced"):  # refused before uploading
+        client.store(impostor, NAME, checksum=file_checksum(impostor))
     status, _, body = request(server, "PUT", f"/files/{NAME}", b"impostor", token=TOKEN)
     assert status == 409 and error_of(body) == "ConflictError"
     assert Storage(server.root).verify(NAME) == original
