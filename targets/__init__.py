@@ -3,9 +3,38 @@ ProcessTarget (get/make/plan/lineage), the DPU that executes plans (serial, Dask
 concrete data products, instruments, the pure-numpy imaging algorithms, the simulator.
 
 Imports point downwards only: `targets` may import `persistence` and `dataserver`,
-never `awe`. So far it holds `DataObject`.
+never `awe`. So far it holds `DataObject`, and `ProcessTarget` with planning and the
+serial DPU.
 """
 
 from .dataobject import DataObject, data_client, global_filename, set_data_client
+from .dependency import Dependency, dependency
+from .dpu import SerialDPU
+from .errors import MakeError, MissingInputError, TargetError
+from .parameters import ProcessParameters
+from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
+                   Plan)
+from .process import CalibrationTarget, ProcessTarget
 
-__all__ = ["DataObject", "data_client", "global_filename", "set_data_client"]
+__all__ = [
+    "MISSING_INPUT",
+    "NOT_CHECKED",
+    "OUTDATED",
+    "TO_BE_BUILT",
+    "UP_TO_DATE",
+    "CalibrationTarget",
+    "DataObject",
+    "Dependency",
+    "MakeError",
+    "MissingInputError",
+    "Node",
+    "Plan",
+    "ProcessParameters",
+    "ProcessTarget",
+    "SerialDPU",
+    "TargetError",
+    "data_client",
+    "dependency",
+    "global_filename",
+    "set_data_client",
+]

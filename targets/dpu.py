@@ -1,0 +1,54 @@
+"""DPUs execute plans: make the nodes that need it, each after its dependencies."""
+
+from .errors import MakeError
+from .plan import UP_TO_DATE
+
+__all__ = ["SerialDPU", "make_node"]
+
+
+class SerialDPU:
+    """Makes a plan's products one after another in this process (the default)."""
+
+    def execute(self, plan):
+        """Make every node of ``plan`` that needs it; stop at the first failure,
+        keeping what finished."""
+        for node in plan.to_make():
+            make_node(plan, node)
+
+
+def make_node(plan, node):
+    """Make, verify and commit the product of ``node``, its dependencies being made.
+
+    Raises
+    ------
+    MakeError
+        Raised if ``make()`` or ``verify()`` raised; nothing is committed for the node.
+    """
+    obj = node.cls.new(node.selectors)
+    obj.code_version = node.cls.CODE_VERSION
+    obj.process_parameters = node.parameters
+    for role, dep in node.cls.dependencies().items():
+        if dep.is_target:
+            used = [child.product for child in plan.children(node, role)]
+            setattr(obj, role, used if dep.many else used[0])
+        else:
+            setattr(obj, role, node.inputs[role])
+    try:
+        obj.make()
+        obj.verify()
+    except Exception as err:
+        inputs = ", ".join(f"{role}={_inputs(getattr(obj, role))}"
+                           for role in node.cls.dependencies())
+        raise MakeError(f"making {node.label()} failed (inputs: {inputs}): "
+                        f"{type(err).__name__}: {err}", target=node.label(),
+                        original=err) from err
+    obj.commit()
+    node.product, node.state = obj, UP_TO_DATE
+
+
+def _inputs(value):
+    if isinstance(value, list):
+        ids = [str(v.object_id) for v in value[:5]]
+        more = f" and {len(value) - 5} more" if len(value) > 5 else ""
+        return f"{type(value[0]).__name__ if value else ''} [{', '.join(ids)}{more}]"
+    return "none" if value is None else f"{type(value).__name__} {value.object_id}"

@@ -1,0 +1,291 @@
+"""Planning: which products exist and are up to date, which are outdated and why, and
+what must be made. `ProcessTarget.plan` and `ProcessTarget.get` start here."""
+
+import dataclasses
+import datetime
+import json
+
+import networkx as nx
+
+from persistence import DBObject
+
+from .errors import MissingInputError
+from .process import describe
+
+__all__ = ["MISSING_INPUT", "NOT_CHECKED", "OUTDATED", "TO_BE_BUILT", "UP_TO_DATE",
+           "Node", "Plan", "make_plan"]
+
+UP_TO_DATE = "up to date"
+OUTDATED = "outdated"
+TO_BE_BUILT = "to be built"
+MISSING_INPUT = "missing input"
+NOT_CHECKED = "not checked"
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    """One target in a plan: its class and selectors, and what planning found."""
+
+    cls: type
+    selectors: dict
+    parameters: object
+    """The `ProcessParameters` in force."""
+    state: str = NOT_CHECKED
+    reasons: list = dataclasses.field(default_factory=list)
+    """Why the node is outdated, or what input is missing."""
+    product: DBObject = None
+    """The existing product (up to date, outdated or not checked), or the one made."""
+    inputs: dict = dataclasses.field(default_factory=dict)
+    """Selected inputs that are not targets, by role: an object or a list."""
+
+    @property
+    def needs_making(self):
+        return self.state in (OUTDATED, TO_BE_BUILT)
+
+    def label(self):
+        """``MasterBias(chip=ccd50, time=2024-03-17T01:02:03)``."""
+        return f"{self.cls.__name__}({', '.join(f'{k}={_show(v)}' for k, v in self.selectors.items())})"
+
+
+class Plan:
+    """The dependency graph of a request: a `networkx.DiGraph` whose nodes are `Node`
+    objects and whose edges go from a target to each dependency, with its ``role``.
+
+    ``str(plan)`` is a readable tree; `to_json` is the form for the web page.
+    """
+
+    def __init__(self, graph, root):
+        self.graph, self.root = graph, root
+
+    def __iter__(self):
+        return iter(self.graph)
+
+    def children(self, node, role):
+        """The dependency nodes of ``node`` in ``role``, in their declared order."""
+        return _children(self.graph, node, role)
+
+    def to_make(self):
+        """The nodes to make, each after its dependencies."""
+        return [node for node in reversed(list(nx.topological_sort(self.graph)))
+                if node.needs_making]
+
+    def check_inputs(self):
+        """Raise `MissingInputError` naming every missing input, if any."""
+        missing = [node for node in self.graph if node.state == MISSING_INPUT and not any(
+            child.state == MISSING_INPUT for child in self.graph.successors(node))]
+        if missing:
+            raise MissingInputError(
+                "cannot make " + self.root.label() + ": " + "; ".join(
+                    f"{node.label()}: {', '.join(node.reasons)}" for node in missing))
+
+    def product(self):
+        """The product the request is for (after `get`, the up-to-date one)."""
+        return self.root.product
+
+    def __str__(self):
+        lines = []
+        self._render(self.root, "", "", lines, set())
+        return "\n".join(lines)
+
+    def _render(self, node, role, indent, lines, seen):
+        oid = f" #{node.product.object_id}" if node.product is not None else ""
+        lines.append(f"{indent}{role + ': ' if role else ''}{node.label()} [{node.state}]{oid}")
+        if node in seen:
+            if any(True for _ in self.graph.successors(node)):
+                lines[-1] += " (see above)"
+            return
+        seen.add(node)
+        for reason in node.reasons:
+            lines.append(f"{indent}  - {reason}")
+        for role_name, value in node.inputs.items():
+            items = value if isinstance(value, list) else [value]
+            lines.append(f"{indent}  {role_name}: {len(items)} "
+                         f"{items[0].__class__.__name__ if items else 'none'}")
+        for _, child, data in sorted(self.graph.out_edges(node, data=True),
+                                     key=lambda e: e[2]["order"]):
+            self._render(child, data["role"], indent + "  ", lines, seen)
+
+    def to_json(self):
+        """The plan as JSON-ready data: ``{"root": id, "nodes": [...], "edges": [...]}``."""
+        ids = {node: i for i, node in enumerate(self.graph)}
+        return {
+            "root": ids[self.root],
+            "nodes": [{"id": ids[n], "class": n.cls.__name__,
+                       "selectors": {k: _show(v) for k, v in n.selectors.items()},
+                       "state": n.state, "reasons": list(n.reasons),
+                       "object_id": n.product.object_id if n.product is not None else None}
+                      for n in self.graph],
+            "edges": [{"from": ids[a], "to": ids[b], "role": d["role"]}
+                      for a, b, d in self.graph.edges(data=True)],
+        }
+
+    def __repr__(self):
+        counts = {}
+        for node in self.graph:
+            counts[node.state] = counts.get(node.state, 0) + 1
+        return f"<Plan {self.root.label()}: {json.dumps(counts)}>"
+
+
+def make_plan(cls, selectors, *, pars=None, depth=None):
+    """Plan ``cls`` for ``selectors``: see `ProcessTarget.plan`."""
+    planner = _Planner(depth)
+    root = planner.node(cls, selectors, pars, 0)
+    return Plan(planner.graph, root)
+
+
+class _Planner:
+    def __init__(self, depth):
+        self.depth = depth
+        self.graph = nx.DiGraph()
+        self.nodes = {}
+
+    def node(self, cls, selectors, pars, level):
+        key = (cls, _key(selectors), _key(pars or {}))
+        if key in self.nodes:
+            return self.nodes[key]
+        node = Node(cls, dict(selectors), cls.Parameters.in_force(pars))
+        self.nodes[key] = node
+        self.graph.add_node(node)
+        if self.depth is not None and level > self.depth:
+            node.product = _newest_compatible(cls, node)
+            return node
+        for order, (role, dep) in enumerate(cls.dependencies().items()):
+            if dep.is_target:
+                wanted = dep.child_selectors(selectors)
+                for i, child_selectors in enumerate(wanted if dep.many else [wanted]):
+                    child = self.node(dep.type, child_selectors, None, level + 1)
+                    self.graph.add_edge(node, child, role=role, order=(order, i))
+            else:
+                self._select_inputs(node, role, dep)
+        self._judge(node)
+        return node
+
+    def _select_inputs(self, node, role, dep):
+        query = dep.query(node.selectors)
+        found = sorted(query, key=lambda obj: obj.object_id)
+        if not found and not dep.optional:
+            node.reasons.append(f"no {dep.type.__name__} for {role}: looked for {query}")
+        node.inputs[role] = found if dep.many else (found[-1] if found else None)
+
+    def _judge(self, node):
+        cls = node.cls
+        missing_below = [c for c in self.graph.successors(node) if c.state == MISSING_INPUT]
+        if node.reasons or missing_below:
+            node.state = MISSING_INPUT
+            node.reasons += [f"{c.label()} lacks input" for c in missing_below]
+            return
+        candidates = list(cls.candidates(node.selectors))
+        wanted = node.parameters.as_dict()
+        compatible = [c for c in candidates if _parameters(c) == wanted]
+        if not candidates:
+            node.state = TO_BE_BUILT
+            return
+        if not compatible:
+            node.product = candidates[0]
+            node.state = OUTDATED
+            node.reasons.append(f"{describe(candidates[0])} was made with other process "
+                                f"parameters: {_differences(_parameters(candidates[0]), wanted)}")
+            return
+        # The newest product that is up to date wins (an older one can be, when a
+        # newer calibration it did not use was invalidated); else the newest is outdated.
+        for product in compatible:
+            reasons = self._staleness(node, product)
+            if not reasons:
+                node.product, node.state = product, UP_TO_DATE
+                return
+            if product is compatible[0]:
+                newest_reasons = reasons
+        node.product, node.state = compatible[0], OUTDATED
+        node.reasons += newest_reasons
+
+    def _staleness(self, node, product):
+        """Every reason ``product`` is outdated for ``node`` (none if up to date)."""
+        cls = node.cls
+        reasons = []
+        if product.code_version != cls.CODE_VERSION:
+            reasons.append(f"{describe(product)} was made by code version "
+                           f"{product.code_version!r}; {cls.__name__} is now at "
+                           f"{cls.CODE_VERSION!r}")
+        for role, dep in cls.dependencies().items():
+            used = getattr(product, role)
+            used = list(used) if dep.many else ([used] if used is not None else [])
+            if dep.is_target:
+                reasons += _target_changes(role, used, _children(self.graph, node, role))
+            else:
+                now = node.inputs[role]
+                now = now if dep.many else ([now] if now is not None else [])
+                reasons += _input_changes(role, used, now)
+        return reasons
+
+
+
+def _children(graph, node, role):
+    return [child for _, child, data in sorted(graph.out_edges(node, data=True),
+                                                key=lambda e: e[2]["order"])
+            if data["role"] == role]
+
+
+def _target_changes(role, used, children):
+    reasons = []
+    if len(used) != len(children):
+        return [f"{role}: it used {len(used)}, now {len(children)} would be used"]
+    for old, child in zip(used, children):
+        if child.needs_making:
+            verb = "is outdated" if child.state == OUTDATED else "is to be made"
+            reasons.append(f"{role}: {child.label()} {verb}")
+        elif child.product is None:
+            continue
+        elif old is None or old.object_id != child.product.object_id:
+            why = (f"{describe(old)} was invalidated" if old is not None and old.is_valid == 0
+                   else f"newer, valid, covers {_covers(child)}")
+            reasons.append(f"{role}: {describe(child.product)} now supersedes "
+                           f"{old.object_id if old is not None else 'none'} ({why})")
+    return reasons
+
+
+def _input_changes(role, used, now):
+    used_ids = {o.object_id for o in used}
+    now_ids = {o.object_id for o in now}
+    if used_ids == now_ids:
+        return []
+    name = (now or used)[0].__class__.__name__
+    parts = []
+    if now_ids - used_ids:
+        parts.append(f"added {name} {', '.join(map(str, sorted(now_ids - used_ids)))}")
+    if used_ids - now_ids:
+        parts.append(f"removed {name} {', '.join(map(str, sorted(used_ids - now_ids)))}")
+    return [f"{role} changed: {'; '.join(parts)}"]
+
+
+def _newest_compatible(cls, node):
+    wanted = node.parameters.as_dict()
+    return next((c for c in cls.candidates(node.selectors) if _parameters(c) == wanted), None)
+
+
+def _parameters(product):
+    pars = product.process_parameters
+    return pars.as_dict() if pars is not None else {}
+
+
+def _differences(old, new):
+    return ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}"
+                     for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+
+
+def _covers(node):
+    time = node.selectors.get("time")
+    return _show(time) if time is not None else ", ".join(
+        f"{k}={_show(v)}" for k, v in node.selectors.items())
+
+
+def _key(selectors):
+    return tuple(sorted((k, v.object_id if isinstance(v, DBObject) else v)
+                        for k, v in selectors.items()))
+
+
+def _show(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, DBObject):
+        return getattr(value, "name", None) or describe(value)
+    return str(value)

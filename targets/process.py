@@ -1,0 +1,170 @@
+"""ProcessTarget: a data product that knows how to make itself, and calibrations."""
+
+import datetime
+
+from persistence import DBObject, persistent
+
+from .dataobject import DataObject
+from .dependency import Dependency
+from .parameters import ProcessParameters
+
+__all__ = ["CalibrationTarget", "ProcessTarget"]
+
+
+class ProcessTarget(DataObject):
+    """A product made from its dependencies by `make`.
+
+    A subclass declares its dependencies (`targets.dependency`), its ``SELECTORS`` (the
+    names a user asks for a product by), its ``Parameters`` (a `ProcessParameters`
+    subclass, if it has any) and its ``CODE_VERSION``, and implements `make` (and, if it
+    sets quality flags, `verify`). Users call `get` and `plan`.
+    """
+
+    CODE_VERSION = "1"
+    """Bumped by hand when the output of `make` changes; products made by another
+    version are outdated. Not a hash of the source: a cosmetic edit changes nothing."""
+    SELECTORS = ()
+    """The selectors a product is asked for by. Those that are attributes of the class
+    are recorded on each product and must match for it to be selected."""
+    Parameters = ProcessParameters
+    """The class of the process parameters."""
+
+    code_version = persistent("CODE_VERSION of the class when the product was made", str, "")
+    process_parameters = persistent("Process parameters in force when it was made",
+                                    ProcessParameters, None)
+    is_valid = persistent("0 invalid (never selected), 1 valid, 2 proposed for promotion",
+                          int, 1, mutable=True)
+    quality_flags = persistent("Quality flags set by verify(): a bit mask, 0 for none",
+                               int, 0, mutable=True)
+
+    # -- declarations ------------------------------------------------------------
+
+    @classmethod
+    def dependencies(cls):
+        """The dependencies, by role name, in declaration order (inherited first)."""
+        return {name: prop for name, prop in cls.get_persistent_properties().items()
+                if isinstance(prop, Dependency)}
+
+    @classmethod
+    def check_selectors(cls, selectors):
+        """Return ``selectors`` if they are exactly the class's ``SELECTORS``."""
+        unknown = sorted(set(selectors) - set(cls.SELECTORS))
+        missing = [name for name in cls.SELECTORS if name not in selectors]
+        if unknown or missing:
+            raise TypeError(
+                f"{cls.__name__} is asked for by {', '.join(cls.SELECTORS) or 'nothing'}; "
+                + "; ".join(filter(None, [
+                    unknown and f"unknown: {', '.join(unknown)}",
+                    missing and f"missing: {', '.join(missing)}"])))
+        return selectors
+
+    @classmethod
+    def candidates(cls, selectors):
+        """The valid products for ``selectors``, newest first: a `persistence.Query`."""
+        return cls.matching(selectors).order_by("object_id", descending=True)
+
+    @classmethod
+    def matching(cls, selectors):
+        """The condition a valid product for ``selectors`` meets: by default, every
+        selector that is an attribute of the class equals its value."""
+        query = cls.is_valid != 0
+        for name, value in selectors.items():
+            if name in cls.get_persistent_properties():
+                query = query & (getattr(cls, name) == value)
+        return query
+
+    @classmethod
+    def new(cls, selectors):
+        """A new, empty product for ``selectors`` (attributes set from them)."""
+        properties = cls.get_persistent_properties()
+        return cls(**{name: value for name, value in selectors.items() if name in properties})
+
+    # -- what subclasses implement -------------------------------------------------
+
+    def make(self):
+        """Compute the product from its dependencies (already set as attributes) and
+        `store` its file. Pure algorithms belong in functions that know nothing of
+        the database; `make` fetches inputs, calls them, and stores the result."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement make()")
+
+    def verify(self):
+        """Set `quality_flags` from the made product. The default sets none."""
+
+    # -- the user's calls ----------------------------------------------------------
+
+    @classmethod
+    def plan(cls, *, pars=None, depth=None, **selectors):
+        """What `get` would do, without making anything: a `targets.Plan`.
+
+        Parameters
+        ----------
+        pars : `dict`, optional
+            Process parameters overriding the defaults for this target.
+        depth : `int`, optional
+            How many levels of dependencies to check; those beyond are "not checked".
+        **selectors
+            The target's ``SELECTORS``.
+        """
+        from .plan import make_plan
+
+        return make_plan(cls, cls.check_selectors(selectors), pars=pars, depth=depth)
+
+    @classmethod
+    def get(cls, *, pars=None, dpu=None, **selectors):
+        """Return the up-to-date product for ``selectors``, making what is missing or
+        outdated (recursively) and committing it.
+
+        Raises
+        ------
+        targets.MissingInputError
+            Raised, before anything is made, if an input cannot be found.
+        targets.MakeError
+            Raised if a make failed; what finished is kept, the failed product is not.
+        """
+        from .dpu import SerialDPU
+
+        plan = cls.plan(pars=pars, **selectors)
+        plan.check_inputs()
+        (dpu or SerialDPU()).execute(plan)
+        return plan.product()
+
+
+class CalibrationTarget(ProcessTarget):
+    """A calibration product, valid for a window of time.
+
+    Asked for with a ``time`` selector (the observation to calibrate), it selects the
+    newest valid product whose window covers that time and whose process parameters
+    are compatible; a new one is valid for `validity_window` of the time.
+    """
+
+    SELECTORS = ("time",)
+
+    timestamp_start = persistent("Start of the validity window (UTC)", datetime.datetime, None)
+    timestamp_end = persistent("End of the validity window (UTC), exclusive",
+                               datetime.datetime, None)
+
+    @classmethod
+    def validity_window(cls, time):
+        """The window a new product made for ``time`` is valid in: by default the night
+        of ``time``, noon to noon UTC."""
+        start = datetime.datetime.combine(
+            (time - datetime.timedelta(hours=12)).date(), datetime.time(12))
+        return start, start + datetime.timedelta(days=1)
+
+    @classmethod
+    def matching(cls, selectors):
+        """Valid, matching the other selectors, with a window that covers ``time``."""
+        time = selectors["time"]
+        return (super().matching({k: v for k, v in selectors.items() if k != "time"})
+                & (cls.timestamp_start <= time) & (cls.timestamp_end > time))
+
+    @classmethod
+    def new(cls, selectors):
+        obj = super().new({k: v for k, v in selectors.items() if k != "time"})
+        obj.timestamp_start, obj.timestamp_end = cls.validity_window(selectors["time"])
+        return obj
+
+
+def describe(obj):
+    """``'MasterBias 812'``: how reasons name a product."""
+    return f"{type(obj).__name__} {obj.object_id}" if isinstance(obj, DBObject) else repr(obj)

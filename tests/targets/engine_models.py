@@ -1,0 +1,89 @@
+"""Small purpose-built targets for the engine tests: raw frames, a master bias (a
+calibration with a parameter) and a reduced frame that needs both.
+
+Files hold a few numbers as text, so a make is quick and its output deterministic.
+"""
+
+import datetime
+import json
+import tempfile
+from pathlib import Path
+
+from persistence import DBObject, persistent
+from targets import (CalibrationTarget, DataObject, ProcessParameters, ProcessTarget,
+                     dependency)
+
+
+class ToySensor(DBObject):
+    name = persistent("ToySensor name", str, "")
+
+
+class ToyExposure(DataObject):
+    """A raw frame: ingested, never made."""
+
+    kind = persistent("'bias' or 'science'", str, "")
+    chip = persistent("ToySensor", ToySensor, None)
+    date_obs = persistent("Start of the exposure (UTC)", datetime.datetime, None)
+
+
+class ToyBiasParameters(ProcessParameters):
+    clip = persistent("Clipping threshold [sigma]", float, 3.0)
+
+
+def _night_biases(selectors):
+    start, end = ToyBias.validity_window(selectors["time"])
+    return ((ToyExposure.kind == "bias") & (ToyExposure.chip == selectors["chip"])
+            & (ToyExposure.date_obs >= start) & (ToyExposure.date_obs < end))
+
+
+class ToyBias(CalibrationTarget):
+    SELECTORS = ("chip", "time")
+    Parameters = ToyBiasParameters
+    filename_prefix = "Bias"
+
+    chip = persistent("ToySensor", ToySensor, None)
+    raw_biases = dependency("The night's bias frames", ToyExposure, many=True, query=_night_biases)
+
+    fail = False
+    """Set by a test to make make() raise."""
+
+    def make(self):
+        if type(self).fail:
+            raise RuntimeError("the bias frames are all saturated")
+        values = [float(frame.retrieve().read_text()) for frame in self.raw_biases]
+        write_and_store(self, {"level": sum(values) / len(values),
+                               "clip": self.process_parameters.clip})
+
+
+class ToyReduced(ProcessTarget):
+    SELECTORS = ("raw",)
+
+    raw = dependency("The science frame", ToyExposure,
+                     query=lambda s: ToyExposure.object_id == s["raw"].object_id)
+    bias = dependency("The bias to subtract", ToyBias,
+                      selectors=lambda s: {"chip": s["raw"].chip, "time": s["raw"].date_obs})
+
+    fail = False
+
+    def make(self):
+        if type(self).fail:
+            raise ValueError("NaN in the science frame")
+        level = json.loads(self.bias.retrieve().read_text())["level"]
+        write_and_store(self, {"value": float(self.raw.retrieve().read_text()) - level})
+
+
+def write_and_store(product, content):
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "product.json"
+        path.write_text(json.dumps(content, sort_keys=True))
+        product.store(path)
+
+
+def ingest(tmp_path, kind, chip, date_obs, value):
+    """Store a raw frame holding ``value`` and commit it."""
+    path = tmp_path / f"raw-{kind}-{chip.name}-{date_obs:%Y%m%dT%H%M%S}-{value}.txt"
+    path.write_text(str(value))
+    frame = ToyExposure(kind=kind, chip=chip, date_obs=date_obs)
+    frame.store(path)
+    frame.commit()
+    return frame
