@@ -1,5 +1,8 @@
 """DPUs execute plans: make the nodes that need it, each after its dependencies."""
 
+import tempfile
+from pathlib import Path
+
 from .errors import MakeError
 from .plan import UP_TO_DATE
 
@@ -17,12 +20,14 @@ class SerialDPU:
 
 
 def make_node(plan, node):
-    """Make, verify and commit the product of ``node``, its dependencies being made.
+    """Make, verify, store and commit the product of ``node``, whose dependencies are
+    made.
 
     Raises
     ------
     MakeError
-        Raised if ``make()`` or ``verify()`` raised; nothing is committed for the node.
+        Raised if ``make()`` or ``verify()`` raised; nothing is stored or committed for
+        the node.
     """
     obj = node.cls.new(node.selectors)
     obj.code_version = node.cls.CODE_VERSION
@@ -33,15 +38,17 @@ def make_node(plan, node):
             setattr(obj, role, used if dep.many else used[0])
         else:
             setattr(obj, role, node.inputs[role])
-    try:
-        obj.make()
-        obj.verify()
-    except Exception as err:
-        inputs = ", ".join(f"{role}={_inputs(getattr(obj, role))}"
-                           for role in node.cls.dependencies())
-        raise MakeError(f"making {node.label()} failed (inputs: {inputs}): "
-                        f"{type(err).__name__}: {err}", target=node.label(),
-                        original=err) from err
+    with tempfile.TemporaryDirectory(prefix="awe-make-") as workdir:
+        try:
+            path = obj.make(Path(workdir))
+            obj.verify(path)
+        except Exception as err:
+            inputs = ", ".join(f"{role}={_inputs(getattr(obj, role))}"
+                               for role in node.cls.dependencies())
+            raise MakeError(f"making {node.label()} failed (inputs: {inputs}): "
+                            f"{type(err).__name__}: {err}", target=node.label(),
+                            original=err) from err
+        obj.store(path)
     obj.commit()
     node.product, node.state = obj, UP_TO_DATE
 

@@ -81,14 +81,18 @@ class ProcessTarget(DataObject):
 
     # -- what subclasses implement -------------------------------------------------
 
-    def make(self):
-        """Compute the product from its dependencies (already set as attributes) and
-        `store` its file. Pure algorithms belong in functions that know nothing of
-        the database; `make` fetches inputs, calls them, and stores the result."""
+    def make(self, workdir):
+        """Compute the product from its dependencies (already set as attributes), write
+        its file in ``workdir`` (a scratch directory) and return the file's path.
+
+        Pure algorithms belong in functions that know nothing of the database: `make`
+        retrieves the inputs, calls them and writes the result. The file is stored
+        only after `make` and `verify` succeed, so a failure leaves nothing behind.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement make()")
 
-    def verify(self):
-        """Set `quality_flags` from the made product. The default sets none."""
+    def verify(self, path):
+        """Set `quality_flags` from the made file at ``path``. The default sets none."""
 
     # -- the user's calls ----------------------------------------------------------
 

@@ -6,8 +6,6 @@ Files hold a few numbers as text, so a make is quick and its output deterministi
 
 import datetime
 import json
-import tempfile
-from pathlib import Path
 
 from persistence import DBObject, persistent
 from targets import (CalibrationTarget, DataObject, ProcessParameters, ProcessTarget,
@@ -47,11 +45,11 @@ class ToyBias(CalibrationTarget):
     fail = False
     """Set by a test to make make() raise."""
 
-    def make(self):
+    def make(self, workdir):
         if type(self).fail:
             raise RuntimeError("the bias frames are all saturated")
         values = [float(frame.retrieve().read_text()) for frame in self.raw_biases]
-        write_and_store(self, {"level": sum(values) / len(values),
+        return write(workdir, {"level": sum(values) / len(values),
                                "clip": self.process_parameters.clip})
 
 
@@ -65,18 +63,17 @@ class ToyReduced(ProcessTarget):
 
     fail = False
 
-    def make(self):
+    def make(self, workdir):
         if type(self).fail:
             raise ValueError("NaN in the science frame")
         level = json.loads(self.bias.retrieve().read_text())["level"]
-        write_and_store(self, {"value": float(self.raw.retrieve().read_text()) - level})
+        return write(workdir, {"value": float(self.raw.retrieve().read_text()) - level})
 
 
-def write_and_store(product, content):
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "product.json"
-        path.write_text(json.dumps(content, sort_keys=True))
-        product.store(path)
+def write(workdir, content):
+    path = workdir / "product.json"
+    path.write_text(json.dumps(content, sort_keys=True))
+    return path
 
 
 def ingest(tmp_path, kind, chip, date_obs, value):

@@ -183,6 +183,8 @@ def test_failing_make_keeps_what_finished_and_commits_nothing_for_itself(night):
     assert isinstance(caught.value.original, ValueError)
     assert len(ToyReduced.all()) == 0
     assert len(ToyBias.all()) == 1, "the bias that finished is kept"
+    stored = targets.data_client().list("ToyReduced")
+    assert stored == [], "nor is a file stored for it"
     ToyReduced.fail = False
     plan = ToyReduced.plan(raw=night["science"])
     assert states(plan) == {"ToyReduced": TO_BE_BUILT, "ToyBias": UP_TO_DATE}
