@@ -15,6 +15,7 @@ This package knows nothing of astronomy, files or processing.
 """
 
 from .attribute import Persistent, persistent
+from .closure import reachable
 from .commit import commit_all
 from .context import PRIVILEGES, Context
 from .database import Database, connect, current_database
@@ -48,6 +49,7 @@ __all__ = [
     "connect",
     "current_database",
     "persistent",
+    "reachable",
     "registered_class",
     "registered_classes",
 ]

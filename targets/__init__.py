@@ -11,6 +11,7 @@ from .dataobject import DataObject, data_client, global_filename, set_data_clien
 from .dependency import Dependency, dependency
 from .dpu import SerialDPU
 from .errors import MakeError, MissingInputError, TargetError
+from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
@@ -25,6 +26,8 @@ __all__ = [
     "CalibrationTarget",
     "DataObject",
     "Dependency",
+    "Lineage",
+    "LineageEdge",
     "MakeError",
     "MissingInputError",
     "Node",

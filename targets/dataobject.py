@@ -147,6 +147,26 @@ class DataObject(DBObject):
             raise dataserver.MissingFileError(f"{self!r} has no file: store(path) one first")
         return data_client().retrieve(self.filename, dest, checksum=self.checksum)
 
+    def lineage(self):
+        """Everything this object was made from, down to the raw data, with process
+        parameters and code versions: a `targets.Lineage` (one recursive query)."""
+        from .lineage import lineage
+
+        return lineage(self)
+
+    def dependents(self):
+        """Every product that used this object, directly or indirectly."""
+        from .lineage import dependents
+
+        return dependents(self)
+
+    def impact(self):
+        """The valid products that would become outdated if this object were
+        invalidated."""
+        from .lineage import impact
+
+        return impact(self)
+
     def validate_commit(self):
         """Refuse to commit an object whose file is not on the data store as recorded."""
         super().validate_commit()

@@ -3,7 +3,10 @@
 import tempfile
 from pathlib import Path
 
+from persistence import commit_all
+
 from .errors import MakeError
+from .lineage import edges_for
 from .plan import UP_TO_DATE
 
 __all__ = ["SerialDPU", "make_node"]
@@ -49,7 +52,8 @@ def make_node(plan, node):
                             f"{type(err).__name__}: {err}", target=node.label(),
                             original=err) from err
         obj.store(path)
-    obj.commit()
+    inputs = {role: getattr(obj, role) for role in node.cls.dependencies()}
+    commit_all([obj, *edges_for(obj, inputs)])
     node.product, node.state = obj, UP_TO_DATE
 
 

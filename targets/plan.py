@@ -140,7 +140,7 @@ class _Planner:
         self.nodes = {}
 
     def node(self, cls, selectors, pars, level):
-        key = (cls, _key(selectors), _key(pars or {}))
+        key = (cls, _key(cls.identity(selectors)), _key(pars or {}))
         if key in self.nodes:
             return self.nodes[key]
         node = Node(cls, dict(selectors), cls.Parameters.in_force(pars))

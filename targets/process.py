@@ -59,6 +59,12 @@ class ProcessTarget(DataObject):
         return selectors
 
     @classmethod
+    def identity(cls, selectors):
+        """What makes two requests ask for the same product: by default the selectors
+        themselves. Requests with equal identities share one node in a plan."""
+        return selectors
+
+    @classmethod
     def candidates(cls, selectors):
         """The valid products for ``selectors``, newest first: a `persistence.Query`."""
         return cls.matching(selectors).order_by("object_id", descending=True)
@@ -154,6 +160,12 @@ class CalibrationTarget(ProcessTarget):
         start = datetime.datetime.combine(
             (time - datetime.timedelta(hours=12)).date(), datetime.time(12))
         return start, start + datetime.timedelta(days=1)
+
+    @classmethod
+    def identity(cls, selectors):
+        """Observations in the same validity window need the same calibration."""
+        others = {k: v for k, v in selectors.items() if k != "time"}
+        return {**others, "time": cls.validity_window(selectors["time"])[0]}
 
     @classmethod
     def matching(cls, selectors):

@@ -84,3 +84,19 @@ def ingest(tmp_path, kind, chip, date_obs, value):
     frame.store(path)
     frame.commit()
     return frame
+
+
+class ToyStack(ProcessTarget):
+    """A product of every science frame of a chip: a deep lineage for the tests."""
+
+    SELECTORS = ("chip",)
+
+    chip = persistent("Detector", ToySensor, None)
+    frames = dependency("The reduced frames", ToyReduced, many=True,
+                        selectors=lambda s: [{"raw": raw} for raw in sorted(
+                            (ToyExposure.kind == "science") & (ToyExposure.chip == s["chip"]),
+                            key=lambda raw: raw.object_id)])
+
+    def make(self, workdir):
+        values = [json.loads(frame.retrieve().read_text())["value"] for frame in self.frames]
+        return write(workdir, {"sum": sum(values)})
