@@ -4,7 +4,11 @@
 persistent class and makes it the current database that classes and queries use.
 """
 
+import contextlib
+import fcntl
+import hashlib
 import threading
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -162,12 +166,50 @@ class Database:
             .values(next_id=seq.c.next_id + count).returning(seq.c.next_id)).scalar_one()
         return list(range(stop - count, stop))
 
+    @contextlib.contextmanager
+    def named_lock(self, name):
+        """Hold an exclusive lock called ``name`` across processes, e.g. while making
+        one product, so that others asking for it wait and then find it.
+
+        PostgreSQL: a session advisory lock on a connection of its own. SQLite: an
+        ``flock`` on a file beside the database (a thread lock for ``:memory:``).
+        Both are released if the holder dies.
+        """
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(),
+                             "big", signed=True)
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+            return
+        path = self.url.database
+        if not path or path == ":memory:":
+            with _memory_locks.setdefault(key, threading.Lock()):
+                yield
+            return
+        directory = Path(path).absolute().with_name(Path(path).name + ".locks")
+        directory.mkdir(exist_ok=True)
+        with open(directory / f"{key & 0xFFFFFFFFFFFFFFFF:016x}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def close(self):
         """Release the connections; the database stays current until another connects."""
         self.engine.dispose()
 
     def __repr__(self):
         return f"Database({self.display_url!r}, {self.context})"
+
+
+_memory_locks = {}
+"""Named locks of in-memory SQLite databases, which only this process can see."""
 
 
 def _configure_sqlite(dbapi_connection, _record):

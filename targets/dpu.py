@@ -3,11 +3,11 @@
 import tempfile
 from pathlib import Path
 
-from persistence import commit_all
+from persistence import commit_all, current_database
 
 from .errors import MakeError
 from .lineage import edges_for
-from .plan import UP_TO_DATE
+from .plan import UP_TO_DATE, recheck
 
 __all__ = ["SerialDPU", "make_node"]
 
@@ -31,7 +31,17 @@ def make_node(plan, node):
     MakeError
         Raised if ``make()`` or ``verify()`` raised; nothing is stored or committed for
         the node.
+
+    Two processes making the same node take turns on a database lock; the second
+    finds the first one's product and makes nothing.
     """
+    with current_database().named_lock(f"awe-make:{node.identity}"):
+        if recheck(plan, node):
+            return  # another process made it while this one waited for the lock
+        _make_unlocked(plan, node)
+
+
+def _make_unlocked(plan, node):
     obj = node.cls.new(node.selectors)
     obj.code_version = node.cls.CODE_VERSION
     obj.process_parameters = node.parameters

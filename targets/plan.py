@@ -37,6 +37,8 @@ class Node:
     """The existing product (up to date, outdated or not checked), or the one made."""
     inputs: dict = dataclasses.field(default_factory=dict)
     """Selected inputs that are not targets, by role: an object or a list."""
+    identity: str = ""
+    """The class, selectors and parameters, as a string: equal for equal requests."""
 
     @property
     def needs_making(self):
@@ -133,17 +135,26 @@ def make_plan(cls, selectors, *, pars=None, depth=None):
     return Plan(planner.graph, root)
 
 
+def recheck(plan, node):
+    """Judge ``node`` again, its dependencies now being up to date; True if a product
+    that is up to date exists (made meanwhile by another process)."""
+    node.reasons, node.state, node.product = [], NOT_CHECKED, None
+    _Planner(None, plan.graph)._judge(node)
+    return node.state == UP_TO_DATE
+
+
 class _Planner:
-    def __init__(self, depth):
+    def __init__(self, depth, graph=None):
         self.depth = depth
-        self.graph = nx.DiGraph()
+        self.graph = nx.DiGraph() if graph is None else graph
         self.nodes = {}
 
     def node(self, cls, selectors, pars, level):
         key = (cls, _key(cls.identity(selectors)), _key(pars or {}))
         if key in self.nodes:
             return self.nodes[key]
-        node = Node(cls, dict(selectors), cls.Parameters.in_force(pars))
+        node = Node(cls, dict(selectors), cls.Parameters.in_force(pars),
+                    identity=f"{cls.__name__}{key[1]}{key[2]}")
         self.nodes[key] = node
         self.graph.add_node(node)
         if self.depth is not None and level > self.depth:

@@ -6,6 +6,7 @@ Files hold a few numbers as text, so a make is quick and its output deterministi
 
 import datetime
 import json
+import time
 
 from persistence import DBObject, persistent
 from targets import (CalibrationTarget, DataObject, ProcessParameters, ProcessTarget,
@@ -44,10 +45,13 @@ class ToyBias(CalibrationTarget):
 
     fail = False
     """Set by a test to make make() raise."""
+    make_seconds = 0.0
+    """Set by a test to make make() slow, so that two processes overlap."""
 
     def make(self, workdir):
         if type(self).fail:
             raise RuntimeError("the bias frames are all saturated")
+        time.sleep(type(self).make_seconds)
         values = [float(frame.retrieve().read_text()) for frame in self.raw_biases]
         return write(workdir, {"level": sum(values) / len(values),
                                "clip": self.process_parameters.clip})

@@ -138,18 +138,16 @@ def test_invalidated_calibration_outdates_what_used_it(night):
 
 def test_newer_calibration_supersedes(night):
     reduced = ToyReduced.get(raw=night["science"])
-    plan = ToyBias.plan(chip=night["chip"], time=NIGHT)
-    targets.dpu.make_node(plan, _forced(plan.root))  # another valid bias, made later
-    newer = plan.root.product
+    used = reduced.bias
+    used.is_valid = 0  # a newer bias is made while this one is invalid...
+    used.commit()
+    newer = ToyBias.get(chip=night["chip"], time=NIGHT)
+    used.is_valid = 1  # ...and this one is valid again: both cover the night
+    used.commit()
     plan = ToyReduced.plan(raw=night["science"])
     assert plan.root.reasons == [
-        f"bias: ToyBias {newer.object_id} now supersedes {reduced.bias.object_id} "
+        f"bias: ToyBias {newer.object_id} now supersedes {used.object_id} "
         "(newer, valid, covers 2024-03-17T02:00:00)"]
-
-
-def _forced(node):
-    node.state = TO_BE_BUILT
-    return node
 
 
 def test_calibration_window_is_the_night(night):
