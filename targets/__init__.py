@@ -9,13 +9,13 @@ serial DPU.
 
 from .dataobject import DataObject, data_client, global_filename, set_data_client
 from .dependency import Dependency, dependency
-from .dpu import SerialDPU
+from .dpu import Progress, SerialDPU
 from .errors import MakeError, MissingInputError, TargetError
 from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
-from .process import CalibrationTarget, ProcessTarget
+from .process import CalibrationTarget, ProcessTarget, Reproduction
 
 __all__ = [
     "MISSING_INPUT",
@@ -34,6 +34,8 @@ __all__ = [
     "Plan",
     "ProcessParameters",
     "ProcessTarget",
+    "Progress",
+    "Reproduction",
     "SerialDPU",
     "TargetError",
     "data_client",

@@ -1,5 +1,6 @@
 """DPUs execute plans: make the nodes that need it, each after its dependencies."""
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -9,17 +10,63 @@ from .errors import MakeError
 from .lineage import edges_for
 from .plan import UP_TO_DATE, recheck
 
-__all__ = ["SerialDPU", "make_node"]
+__all__ = ["Progress", "SerialDPU", "make_node"]
 
 
 class SerialDPU:
-    """Makes a plan's products one after another in this process (the default)."""
+    """Makes a plan's products one after another in this process (the default).
+
+    Parameters
+    ----------
+    progress : `Progress` or None
+        Where progress goes; default a `Progress` line on standard error.
+    """
+
+    def __init__(self, progress=None):
+        self.progress = progress or Progress()
 
     def execute(self, plan):
         """Make every node of ``plan`` that needs it; stop at the first failure,
         keeping what finished."""
-        for node in plan.to_make():
-            make_node(plan, node)
+        todo = plan.to_make()
+        self.progress.start(len(todo))
+        try:
+            for node in todo:
+                self.progress.making(node)
+                make_node(plan, node)
+                self.progress.made(node)
+        finally:
+            self.progress.finish()
+
+
+class Progress:
+    """Products done out of to do, on one line rewritten in place: ``[3/10] made
+    MasterBias(chip=ccd50, time=...)``. Silent when there is nothing to make."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = self.done = 0
+
+    def start(self, total):
+        self.total, self.done = total, 0
+
+    def making(self, node):
+        self._show(f"making {node.label()}")
+
+    def made(self, node):
+        self.done += 1
+        self._show(f"made {node.label()}")
+
+    def finish(self):
+        if self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _show(self, text):
+        if self.total:
+            line = f"[{self.done}/{self.total}] {text}"
+            self.stream.write(f"\r{line[:120]:<120}")
+            self.stream.flush()
 
 
 def make_node(plan, node):

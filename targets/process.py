@@ -1,14 +1,18 @@
 """ProcessTarget: a data product that knows how to make itself, and calibrations."""
 
+import dataclasses
 import datetime
+import tempfile
+from pathlib import Path
 
+from dataserver import file_checksum
 from persistence import DBObject, persistent
 
 from .dataobject import DataObject
 from .dependency import Dependency
 from .parameters import ProcessParameters
 
-__all__ = ["CalibrationTarget", "ProcessTarget"]
+__all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction"]
 
 
 class ProcessTarget(DataObject):
@@ -137,6 +141,50 @@ class ProcessTarget(DataObject):
         plan.check_inputs()
         (dpu or SerialDPU()).execute(plan)
         return plan.product()
+
+
+    def reproduce(self):
+        """Make this product again from its recorded inputs, process parameters and
+        selectors, with the current code, and compare the file's checksum with the
+        recorded one. Nothing is stored or committed.
+
+        Returns
+        -------
+        reproduction : `Reproduction`
+        """
+        skip = set(DBObject.get_persistent_properties()) | {"filename", "file_size", "checksum"}
+        copy = type(self)(**{name: getattr(self, name)
+                             for name in self.get_persistent_properties() if name not in skip})
+        with tempfile.TemporaryDirectory(prefix="awe-reproduce-") as workdir:
+            checksum = file_checksum(copy.make(Path(workdir)))
+        return Reproduction(self, self.checksum, checksum, type(self).CODE_VERSION)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reproduction:
+    """The result of `ProcessTarget.reproduce`."""
+
+    product: ProcessTarget
+    recorded: str
+    """The checksum recorded when the product was made."""
+    reproduced: str
+    """The checksum of the file made again."""
+    code_version: str
+    """The code version that made it again."""
+
+    @property
+    def identical(self):
+        return self.recorded == self.reproduced
+
+    def __str__(self):
+        what = f"{describe(self.product)}"
+        if self.identical:
+            return f"{what} reproduced exactly ({self.reproduced})"
+        versions = ("" if self.product.code_version == self.code_version else
+                    f"; it was made by code version {self.product.code_version!r}, "
+                    f"this is {self.code_version!r}")
+        return (f"{what} did not reproduce: recorded {self.recorded}, made again "
+                f"{self.reproduced}{versions}")
 
 
 class CalibrationTarget(ProcessTarget):

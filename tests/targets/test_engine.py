@@ -199,3 +199,38 @@ def test_depth_limits_what_is_checked(night):
 def test_selectors_are_checked(night):
     with pytest.raises(TypeError, match="asked for by chip, time; unknown: night; missing: time"):
         ToyBias.plan(chip=night["chip"], night=NIGHT)
+
+
+def test_reproduce_gives_the_same_file(night):
+    reduced = ToyReduced.get(raw=night["science"])
+    again = reduced.reproduce()
+    assert again.identical, str(again)
+    assert str(again) == f"ToyReduced {reduced.object_id} reproduced exactly ({reduced.checksum})"
+    assert len(ToyReduced.all()) == 1, "nothing committed"
+    assert targets.data_client().list("ToyReduced") == [reduced.filename], "nothing stored"
+
+
+def test_reproduce_reports_a_difference_with_the_code_version(night, monkeypatch):
+    reduced = ToyReduced.get(raw=night["science"])
+    monkeypatch.setattr(ToyReduced, "CODE_VERSION", "2")
+    original_make = ToyReduced.make
+
+    def changed_make(self, workdir):
+        path = original_make(self, workdir)
+        path.write_text(path.read_text() + " ")
+        return path
+    monkeypatch.setattr(ToyReduced, "make", changed_make)
+    again = reduced.reproduce()
+    assert not again.identical
+    assert str(again).startswith(f"ToyReduced {reduced.object_id} did not reproduce: recorded "
+                                 f"{reduced.checksum}, made again blake3:")
+    assert str(again).endswith("it was made by code version '1', this is '2'")
+
+
+def test_progress_shows_products_done_out_of_to_do(night, capsys):
+    ToyReduced.get(raw=night["science"])
+    err = capsys.readouterr().err
+    assert "[0/2] making ToyBias(chip=ccd50" in err
+    assert "[1/2] made ToyBias" in err and "[2/2] made ToyReduced(raw=ToyExposure" in err
+    ToyReduced.get(raw=night["science"])
+    assert capsys.readouterr().err == "", "nothing to make, nothing shown"
