@@ -65,6 +65,9 @@ class Client:
             raise DataServerError("a data client needs at least one store: a directory "
                                   "or a data server URL")
         token = token or os.environ.get("AWE_DATASERVER_TOKEN") or None
+        self._config = dict(stores=list(stores), token=token, cache_dir=cache_dir,
+                            cache_size=cache_size, retries=retries, backoff=backoff,
+                            timeout=timeout)
         self.stores = [
             HTTPStore(s, token=token, retries=retries, backoff=backoff, timeout=timeout)
             if str(s).startswith(("http://", "https://")) else Storage(s)
@@ -73,6 +76,11 @@ class Client:
 
     def __repr__(self):
         return f"Client([{', '.join(_where(s) for s in self.stores)}])"
+
+    def __reduce__(self):
+        # Pickled (e.g. to be sent to a Dask worker) as its settings: the copy opens
+        # its own connections.
+        return _client_from_config, (self._config,)
 
     @property
     def cache(self):
@@ -209,6 +217,10 @@ class Client:
         if any(isinstance(err, ServerUnavailableError) for err in errors):
             raise _not_found(name, errors)
         return None
+
+
+def _client_from_config(config):
+    return Client(**config)
 
 
 def _not_found(name, errors):

@@ -9,7 +9,7 @@ serial DPU.
 
 from .dataobject import DataObject, data_client, global_filename, set_data_client
 from .dependency import Dependency, dependency
-from .dpu import Progress, SerialDPU
+from .dpu import DaskDPU, Progress, SerialDPU
 from .errors import MakeError, MissingInputError, TargetError
 from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
@@ -24,6 +24,7 @@ __all__ = [
     "TO_BE_BUILT",
     "UP_TO_DATE",
     "CalibrationTarget",
+    "DaskDPU",
     "DataObject",
     "Dependency",
     "Lineage",

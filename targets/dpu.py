@@ -1,16 +1,22 @@
 """DPUs execute plans: make the nodes that need it, each after its dependencies."""
 
+import contextlib
+import importlib
 import sys
 import tempfile
 from pathlib import Path
 
-from persistence import commit_all, current_database
+import networkx as nx
 
+import persistence
+from persistence import DBObject, commit_all, current_database
+
+from .dataobject import data_client, set_data_client
 from .errors import MakeError
 from .lineage import edges_for
-from .plan import UP_TO_DATE, recheck
+from .plan import UP_TO_DATE, Node, Plan, recheck
 
-__all__ = ["Progress", "SerialDPU", "make_node"]
+__all__ = ["DaskDPU", "Progress", "SerialDPU", "make_node"]
 
 
 class SerialDPU:
@@ -37,6 +43,128 @@ class SerialDPU:
                 self.progress.made(node)
         finally:
             self.progress.finish()
+
+
+class DaskDPU:
+    """Makes a plan's products on Dask: independent branches run in parallel.
+
+    Each product is one task, sent its class, selectors, parameters and the object ids
+    of its inputs (never pixels); the worker connects to the same database and data
+    store, makes, stores and commits, and returns the new object id. The database is
+    the source of truth: an interrupted run resumes by asking again.
+
+    Parameters
+    ----------
+    address : `str`, optional
+        A Dask scheduler address (e.g. of a cluster started with dask-jobqueue on a
+        batch system). Without it a `distributed.LocalCluster` of processes is started
+        for the run.
+    n_workers : `int`, optional
+        The size of the local cluster (default: one per core).
+    progress : `Progress`, optional
+    """
+
+    def __init__(self, address=None, *, n_workers=None, progress=None):
+        self.address, self.n_workers = address, n_workers
+        self.progress = progress or Progress()
+
+    def execute(self, plan):
+        import distributed
+
+        todo = plan.to_make()
+        if not todo:
+            return
+        db = current_database()
+        environment = {"database": db.url.render_as_string(hide_password=False),
+                       "context": db.context, "data": data_client()}
+        cluster = (contextlib.nullcontext(self.address) if self.address else
+                   distributed.LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                            processes=True, dashboard_address=None))
+        with cluster as where, distributed.Client(where) as client:
+            futures = {}
+            for node in todo:
+                children = {
+                    role: [futures[c] if c.needs_making else c.product.object_id
+                           for c in plan.children(node, role)]
+                    for role, dep in node.cls.dependencies().items() if dep.is_target}
+                futures[node] = client.submit(_make_on_worker, _task(plan, node), environment,
+                                              children, pure=False,
+                                              key=f"awe-make-{len(futures)}-{node.identity}")
+            nodes = {future.key: node for node, future in futures.items()}
+            self.progress.start(len(todo))
+            try:
+                for future in distributed.as_completed(list(futures.values())):
+                    node = nodes[future.key]
+                    try:
+                        object_id = future.result()
+                    except BaseException:
+                        client.cancel(list(futures.values()))
+                        raise
+                    node.product, node.state = node.cls.load(object_id), UP_TO_DATE
+                    self.progress.made(node)
+            finally:
+                self.progress.finish()
+
+
+def _task(plan, node):
+    """What a worker needs to make ``node``: names and object ids, nothing loaded."""
+    return {"class": (node.cls.__module__, node.cls.__qualname__),
+            "selectors": {k: _reference(v) for k, v in node.selectors.items()},
+            "parameters": node.parameters.as_dict(),
+            "inputs": {k: _reference(v) for k, v in node.inputs.items()},
+            "identity": node.identity,
+            "children": {role: [(c.cls.__module__, c.cls.__qualname__)
+                                for c in plan.children(node, role)]
+                         for role, dep in node.cls.dependencies().items() if dep.is_target}}
+
+
+def _reference(value):
+    if isinstance(value, DBObject):
+        return ("object", type(value).__module__, type(value).__qualname__, value.object_id)
+    if isinstance(value, list):
+        return [_reference(v) for v in value]
+    return value
+
+
+def _dereference(value):
+    if isinstance(value, tuple) and len(value) == 4 and value[0] == "object":
+        return _class(value[1], value[2]).load(value[3])
+    if isinstance(value, list):
+        return [_dereference(v) for v in value]
+    return value
+
+
+def _class(module, qualname):
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
+_worker_environment = {}
+
+
+def _make_on_worker(task, environment, children):
+    """The Dask task: connect (once per worker process), rebuild the node and make it."""
+    if _worker_environment.get("database") != environment["database"]:
+        persistence.connect(environment["database"], context=environment["context"])
+        set_data_client(environment["data"])
+        _worker_environment["database"] = environment["database"]
+    cls = _class(*task["class"])
+    node = Node(cls, {k: _dereference(v) for k, v in task["selectors"].items()},
+                cls.Parameters.in_force(task["parameters"]),
+                inputs={k: _dereference(v) for k, v in task["inputs"].items()},
+                identity=task["identity"])
+    graph = nx.DiGraph()
+    graph.add_node(node)
+    for role, ids in children.items():
+        for i, (object_id, child_class) in enumerate(zip(ids, task["children"][role])):
+            child_cls = _class(*child_class)
+            child = Node(child_cls, {}, None, state=UP_TO_DATE,
+                         product=child_cls.load(object_id), identity=f"{role}{i}")
+            graph.add_edge(node, child, role=role, order=(0, i))
+    make_node(Plan(graph, node), node)
+    return node.product.object_id
 
 
 class Progress:

@@ -1,0 +1,46 @@
+"""The Dask DPU on a LocalCluster makes the same products as the serial one."""
+
+import datetime
+
+import dataserver
+import targets
+from targets import DaskDPU, SerialDPU
+from tests.targets.engine_models import ToyBias, ToyReduced, ToySensor, ToyStack, ingest
+
+NIGHT = datetime.datetime(2024, 3, 17)
+
+
+def observe(tmp_path, name):
+    """A chip with two nights of 3 biases and 3 science frames each."""
+    chip = ToySensor(name=name)
+    chip.commit()
+    for night in range(2):
+        start = NIGHT + datetime.timedelta(days=night)
+        for i in range(3):
+            ingest(tmp_path, "bias", chip, start + datetime.timedelta(minutes=i), 100 + i)
+            ingest(tmp_path, "science", chip, start + datetime.timedelta(hours=1, minutes=i),
+                   500 + 10 * i + night)
+    return chip
+
+
+def made_for(chip):
+    """The checksums of what was made for ``chip``, by class."""
+    stack = ToyStack.get(chip=chip)  # already made: finds it
+    return {"stack": stack.checksum,
+            "reduced": sorted(f.checksum for f in stack.frames),
+            "bias": sorted({f.bias.checksum for f in stack.frames})}
+
+
+def test_dask_makes_what_the_serial_dpu_makes(db, tmp_path):
+    targets.set_data_client(dataserver.Client(tmp_path / "files"))
+    try:
+        serial_chip, dask_chip = observe(tmp_path, "ccd50"), observe(tmp_path, "ccd51")
+        ToyStack.get(chip=serial_chip, dpu=SerialDPU())
+        plan = ToyStack.plan(chip=dask_chip)
+        assert len(plan.to_make()) == 1 + 6 + 2
+        stack = ToyStack.get(chip=dask_chip, dpu=DaskDPU(n_workers=2))
+        assert stack.is_committed and len(stack.lineage()) == 1 + 6 + 2 + 12
+        assert made_for(dask_chip) == made_for(serial_chip)
+        assert len(ToyBias.all()) == 4 and len(ToyReduced.all()) == 12
+    finally:
+        targets.set_data_client(None)
