@@ -1067,3 +1067,33 @@ def test_query_repr_describes_the_condition(db):
     assert "~" in text and "&" in text
     assert repr(Frame.all()) == "<Query on Frame: all>"
     assert isinstance(q, Query)
+
+
+# -- deciding in memory -------------------------------------------------------------------
+
+IN_MEMORY_QUERIES = {
+    "scalar": lambda: Frame.exptime > 30,
+    "not equal": lambda: Frame.object_name != "field0",
+    "missing": lambda: Frame.date_obs == None,  # noqa: E711 (a query, not a test)
+    "path": lambda: Frame.chip.name == "ccd51",
+    "deep path": lambda: Frame.imstat.stdev <= 7.0,
+    "reference": lambda: ReducedFrame.flat.is_null(),
+    "list path": lambda: ReducedFrame.raw_frames.exptime >= 70,
+    "like": lambda: Frame.object_name.like("field?"),
+    "like literal %": lambda: Frame.object_name.like("FL%T"),
+    "is_in": lambda: Frame.exptime.is_in([10.0, 40.0, None]),
+    "and": lambda: (Frame.exptime > 10) & (Frame.chip.name == "ccd50"),
+    "or": lambda: (Frame.exptime < 15) | (Frame.filter.name == "g"),
+    "not": lambda: ~(Frame.chip.name == "ccd50"),
+    "not missing": lambda: ~Frame.date_obs.is_null(),
+    "everything": lambda: Frame.all(),
+    "nothing": lambda: ~Frame.all(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_MEMORY_QUERIES))
+def test_matches_decides_as_the_database_does(db, name):
+    night()
+    query = IN_MEMORY_QUERIES[name]()
+    everything = list(Frame.all())
+    assert ids(o for o in everything if query.matches(o)) == ids(query)
