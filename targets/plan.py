@@ -129,9 +129,18 @@ class Plan:
 
 
 def make_plan(cls, selectors, *, pars=None, depth=None):
-    """Plan ``cls`` for ``selectors``: see `ProcessTarget.plan`."""
+    """Plan ``cls`` for ``selectors``: see `ProcessTarget.plan`.
+
+    The graph is expanded level by level; each level asks the database once per class
+    and dependency role, and the candidates of all nodes of a class come from one
+    query, so the number of statements depends on the shape of the request (how many
+    classes and levels), not on its size.
+    """
     planner = _Planner(depth)
-    root = planner.node(cls, selectors, pars, 0)
+    root = planner.expand(cls, selectors, pars)
+    planner.find_candidates()
+    for node in reversed(list(nx.topological_sort(planner.graph))):
+        planner.judge(node)
     return Plan(planner.graph, root)
 
 
@@ -139,8 +148,15 @@ def recheck(plan, node):
     """Judge ``node`` again, its dependencies now being up to date; True if a product
     that is up to date exists (made meanwhile by another process)."""
     node.reasons, node.state, node.product = [], NOT_CHECKED, None
-    _Planner(None, plan.graph)._judge(node)
+    planner = _Planner(None, plan.graph)
+    planner.candidates[node] = list(node.cls.candidates(node.selectors))
+    planner.judge(node)
     return node.state == UP_TO_DATE
+
+
+BATCH = 250
+"""Requests combined into one statement (``|`` of their queries): few statements, and
+expressions well within the databases' depth limits."""
 
 
 class _Planner:
@@ -148,46 +164,74 @@ class _Planner:
         self.depth = depth
         self.graph = nx.DiGraph() if graph is None else graph
         self.nodes = {}
+        self.level = {}
+        self.candidates = {}
 
-    def node(self, cls, selectors, pars, level):
+    def expand(self, cls, selectors, pars):
+        """Add the nodes of the request, level by level; return the root."""
+        root, _ = self._node(cls, selectors, pars, 0)
+        frontier = [root]
+        while frontier:
+            upcoming = []
+            for cls, nodes in _by_class(n for n in frontier if not self._beyond(n)).items():
+                for order, (role, dep) in enumerate(cls.dependencies().items()):
+                    if not dep.is_target:
+                        self._select_inputs(nodes, role, dep)
+                        continue
+                    for node in nodes:
+                        wanted = dep.child_selectors(node.selectors)
+                        for i, child_selectors in enumerate(wanted if dep.many else [wanted]):
+                            child, new = self._node(dep.type, child_selectors, None,
+                                                    self.level[node] + 1)
+                            self.graph.add_edge(node, child, role=role, order=(order, i))
+                            if new:
+                                upcoming.append(child)
+            frontier = upcoming
+        return root
+
+    def _node(self, cls, selectors, pars, level):
         key = (cls, _key(cls.identity(selectors)), _key(pars or {}))
         if key in self.nodes:
-            return self.nodes[key]
+            return self.nodes[key], False
         node = Node(cls, dict(selectors), cls.Parameters.in_force(pars),
                     identity=f"{cls.__name__}{key[1]}{key[2]}")
-        self.nodes[key] = node
+        self.nodes[key], self.level[node] = node, level
         self.graph.add_node(node)
-        if self.depth is not None and level > self.depth:
-            node.product = _newest_compatible(cls, node)
-            return node
-        for order, (role, dep) in enumerate(cls.dependencies().items()):
-            if dep.is_target:
-                wanted = dep.child_selectors(selectors)
-                for i, child_selectors in enumerate(wanted if dep.many else [wanted]):
-                    child = self.node(dep.type, child_selectors, None, level + 1)
-                    self.graph.add_edge(node, child, role=role, order=(order, i))
-            else:
-                self._select_inputs(node, role, dep)
-        self._judge(node)
-        return node
+        return node, True
 
-    def _select_inputs(self, node, role, dep):
-        query = dep.query(node.selectors)
-        found = sorted(query, key=lambda obj: obj.object_id)
-        if not found and not dep.optional:
-            node.reasons.append(f"no {dep.type.__name__} for {role}: looked for {query}")
-        node.inputs[role] = found if dep.many else (found[-1] if found else None)
+    def _beyond(self, node):
+        return self.depth is not None and self.level[node] > self.depth
 
-    def _judge(self, node):
+    def _select_inputs(self, nodes, role, dep):
+        """Select the inputs in ``role`` of all ``nodes`` (of one class) together."""
+        queries = [dep.query(node.selectors) for node in nodes]
+        for node, query, found in zip(nodes, queries, _shared(queries)):
+            found = sorted(found, key=lambda obj: obj.object_id)
+            if not found and not dep.optional:
+                node.reasons.append(f"no {dep.type.__name__} for {role}: looked for {query}")
+            node.inputs[role] = found if dep.many else (found[-1] if found else None)
+
+    def find_candidates(self):
+        """The existing products of every node, newest first, one query per class."""
+        for cls, nodes in _by_class(self.graph).items():
+            queries = [cls.candidates(node.selectors) for node in nodes]
+            for node, found in zip(nodes, _shared(queries)):
+                self.candidates[node] = sorted(found, key=lambda c: -c.object_id)
+
+    def judge(self, node):
+        """Set the state of ``node``, whose dependencies are judged."""
         cls = node.cls
+        wanted = node.parameters.as_dict()
+        compatible = [c for c in self.candidates[node] if _parameters(c) == wanted]
+        if self.level.get(node) is not None and self._beyond(node):
+            node.product = compatible[0] if compatible else None
+            return
         missing_below = [c for c in self.graph.successors(node) if c.state == MISSING_INPUT]
         if node.reasons or missing_below:
             node.state = MISSING_INPUT
             node.reasons += [f"{c.label()} lacks input" for c in missing_below]
             return
-        candidates = list(cls.candidates(node.selectors))
-        wanted = node.parameters.as_dict()
-        compatible = [c for c in candidates if _parameters(c) == wanted]
+        candidates = self.candidates[node]
         if not candidates:
             node.state = TO_BE_BUILT
             return
@@ -229,6 +273,31 @@ class _Planner:
         return reasons
 
 
+def _by_class(nodes):
+    groups = {}
+    for node in nodes:
+        groups.setdefault(node.cls, []).append(node)
+    return groups
+
+
+def _shared(queries):
+    """The results of ``queries`` (on one class), asking the database once per
+    `BATCH`: their ``|``, then each query's own share, decided in memory."""
+    results = []
+    for start in range(0, len(queries), BATCH):
+        batch = queries[start:start + BATCH]
+        union = list(_any_of(batch))
+        results += [[obj for obj in union if q.matches(obj)] for q in batch]
+    return results
+
+
+def _any_of(queries):
+    """``q1 | q2 | ...``, balanced so that expressions stay shallow."""
+    while len(queries) > 1:
+        queries = [a | b for a, b in zip(queries[::2], queries[1::2])] + (
+            [queries[-1]] if len(queries) % 2 else [])
+    return queries[0]
+
 
 def _children(graph, node, role):
     return [child for _, child, data in sorted(graph.out_edges(node, data=True),
@@ -266,11 +335,6 @@ def _input_changes(role, used, now):
     if used_ids - now_ids:
         parts.append(f"removed {name} {', '.join(map(str, sorted(used_ids - now_ids)))}")
     return [f"{role} changed: {'; '.join(parts)}"]
-
-
-def _newest_compatible(cls, node):
-    wanted = node.parameters.as_dict()
-    return next((c for c in cls.candidates(node.selectors) if _parameters(c) == wanted), None)
 
 
 def _parameters(product):

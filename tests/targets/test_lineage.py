@@ -90,3 +90,16 @@ def test_statement_counts_do_not_grow_with_the_graph(db, tmp_path, query):
     assert large[1] > 100, "a few hundred objects"
     assert large[0] == small[0], f"{query}: {small[0]} statements for {small[1]} objects, " \
                                  f"{large[0]} for {large[1]}"
+
+
+def test_planning_an_up_to_date_request_takes_statements_independent_of_its_size(db, tmp_path):
+    counts = {}
+    for frames in (2, 100):
+        stack = make_survey(tmp_path / str(frames), frames_per_night=frames)
+        with statements(db) as seen:
+            plan = ToyStack.plan(chip=stack.chip)
+        assert {node.state for node in plan} == {"up to date"}
+        counts[len(plan.graph)] = len(seen)
+        targets.set_data_client(None)
+    (small, few), (large, many) = sorted(counts.items())
+    assert large > 200 and many == few, counts
