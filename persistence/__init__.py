@@ -24,7 +24,7 @@ from .errors import (AttributeTypeError, CommitError, DatabaseConnectionError,
                      ImmutableObjectError, NotConnectedError, ObjectNotFoundError,
                      PersistenceError, QueryError, SchemaChangeError, UnknownAttributeError)
 from .loading import IN_LIST_MAX
-from .query import Attribute, Query
+from .query import Attribute, Query, fetch_together
 
 __all__ = [
     "IN_LIST_MAX",
@@ -48,6 +48,7 @@ __all__ = [
     "commit_all",
     "connect",
     "current_database",
+    "fetch_together",
     "persistent",
     "reachable",
     "registered_class",

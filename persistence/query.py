@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST, unknown_attribute
 from .dbobject import DBObject
 from .errors import QueryError, UnknownAttributeError
-from .loading import Group, PolymorphicSelect, chain_from, collector_paused, execute
+from .loading import Group, PolymorphicSelect, _member, chain_from, collector_paused, execute
 from .schema import BASE_TABLE
 
 __all__ = ["Attribute", "Query"]
@@ -567,6 +567,66 @@ class Query:
     def __repr__(self):
         where = "all" if self._condition is None else str(self._condition)
         return f"<Query on {self.cls.__name__}: {where}>"
+
+
+FETCH_TOGETHER_MAX = 250
+"""Queries per statement in `fetch_together` (SQLite allows 500 parts in a UNION)."""
+
+
+def fetch_together(queries):
+    """Return the results of many queries on one class, asking once per 250 queries.
+
+    One statement selects the objects matching any of the queries, with a flag per
+    query saying which ones each matches: the database does all the matching and plans
+    one join, however many queries. Objects in several results are made once, and the
+    objects of a statement are loaded together (their references in batches). Each
+    result is in ``object_id`` order; sorting and slicing are not allowed.
+
+    Parameters
+    ----------
+    queries : sequence of `Query`
+        Queries on the same class.
+
+    Returns
+    -------
+    results : `list` of `list`
+        The objects of each query, in the order of ``queries``.
+
+    Examples
+    --------
+    >>> per_chip = fetch_together([Frame.chip == chip for chip in chips])
+    """
+    queries = list(queries)
+    classes = {q.cls for q in queries}
+    if len(classes) > 1:
+        raise QueryError("fetch_together() takes queries on one class, not on "
+                         + ", ".join(sorted(c.__name__ for c in classes)))
+    for q in queries:
+        q._refuse_if_sliced("fetch together")
+    results = []
+    for start in range(0, len(queries), FETCH_TOGETHER_MAX):
+        batch = queries[start:start + FETCH_TOGETHER_MAX]
+        cls = batch[0].cls
+        target = PolymorphicSelect.of(cls)
+        wheres = [q._where() for q in batch]
+        if any(w is None for w in wheres):
+            wheres = [sa.true() if w is None else w for w in wheres]
+        flags = [sa.case((w, 1), else_=0) for w in wheres]
+        any_of = sa.or_(*wheres)
+        rows = execute(sa.select(*flags, *target.columns).select_from(target.from_)
+                       .where(any_of))
+        group = Group(ids_select=sa.select(BASE_TABLE.c.object_id)
+                      .select_from(chain_from(cls)).where(any_of))
+        found = [[] for _ in batch]
+        offset = len(batch)
+        with collector_paused():
+            for row in rows:
+                obj = _member(group, target, row, offset=offset)
+                for i in range(offset):
+                    if row[i]:
+                        found[i].append(obj)
+        results += [sorted(objects, key=lambda o: o.object_id) for objects in found]
+    return results
 
 
 class _Nothing:

@@ -7,7 +7,7 @@ import json
 
 import networkx as nx
 
-from persistence import DBObject
+from persistence import DBObject, fetch_together
 
 from .errors import MissingInputError
 from .process import describe
@@ -154,11 +154,6 @@ def recheck(plan, node):
     return node.state == UP_TO_DATE
 
 
-BATCH = 250
-"""Requests combined into one statement (``|`` of their queries): few statements, and
-expressions well within the databases' depth limits."""
-
-
 class _Planner:
     def __init__(self, depth, graph=None):
         self.depth = depth
@@ -205,8 +200,7 @@ class _Planner:
     def _select_inputs(self, nodes, role, dep):
         """Select the inputs in ``role`` of all ``nodes`` (of one class) together."""
         queries = [dep.query(node.selectors) for node in nodes]
-        for node, query, found in zip(nodes, queries, _shared(queries)):
-            found = sorted(found, key=lambda obj: obj.object_id)
+        for node, query, found in zip(nodes, queries, fetch_together(queries)):
             if not found and not dep.optional:
                 node.reasons.append(f"no {dep.type.__name__} for {role}: looked for {query}")
             node.inputs[role] = found if dep.many else (found[-1] if found else None)
@@ -215,7 +209,7 @@ class _Planner:
         """The existing products of every node, newest first, one query per class."""
         for cls, nodes in _by_class(self.graph).items():
             queries = [cls.candidates(node.selectors) for node in nodes]
-            for node, found in zip(nodes, _shared(queries)):
+            for node, found in zip(nodes, fetch_together(queries)):
                 self.candidates[node] = sorted(found, key=lambda c: -c.object_id)
 
     def judge(self, node):
@@ -278,25 +272,6 @@ def _by_class(nodes):
     for node in nodes:
         groups.setdefault(node.cls, []).append(node)
     return groups
-
-
-def _shared(queries):
-    """The results of ``queries`` (on one class), asking the database once per
-    `BATCH`: their ``|``, then each query's own share, decided in memory."""
-    results = []
-    for start in range(0, len(queries), BATCH):
-        batch = queries[start:start + BATCH]
-        union = list(_any_of(batch))
-        results += [[obj for obj in union if q.matches(obj)] for q in batch]
-    return results
-
-
-def _any_of(queries):
-    """``q1 | q2 | ...``, balanced so that expressions stay shallow."""
-    while len(queries) > 1:
-        queries = [a | b for a, b in zip(queries[::2], queries[1::2])] + (
-            [queries[-1]] if len(queries) % 2 else [])
-    return queries[0]
 
 
 def _children(graph, node, role):

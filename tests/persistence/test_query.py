@@ -1097,3 +1097,34 @@ def test_matches_decides_as_the_database_does(db, name):
     query = IN_MEMORY_QUERIES[name]()
     everything = list(Frame.all())
     assert ids(o for o in everything if query.matches(o)) == ids(query)
+
+
+# -- many queries at once ---------------------------------------------------------------
+
+def test_fetch_together_gives_each_query_its_own_result_in_one_statement(db):
+    night()
+    queries = [IN_MEMORY_QUERIES[name]() for name in sorted(IN_MEMORY_QUERIES)
+               if IN_MEMORY_QUERIES[name]().cls is Frame]
+    with statements(db) as seen:
+        results = persistence.fetch_together(queries)
+    assert len(seen) == 1
+    assert [ids(r) for r in results] == [ids(q) for q in queries]
+    by_id = {}
+    for result in results:
+        for obj in result:
+            assert by_id.setdefault(obj.object_id, obj) is obj, "each object made once"
+
+
+def test_fetch_together_loads_references_of_all_results_together(db):
+    night()
+    queries = [Frame.chip.name == "ccd50", Frame.chip.name == "ccd51", Frame.exptime > 50]
+    results = persistence.fetch_together(queries)
+    with statements(db) as seen:
+        names = [[f.chip.name for f in result] for result in results]
+    assert len(seen) == 1
+    assert set(names[0]) == {"ccd50"} and set(names[1]) == {"ccd51"}
+
+
+def test_fetch_together_refuses_mixed_classes(db):
+    with pytest.raises(QueryError, match="one class, not on Chip, Frame"):
+        persistence.fetch_together([Frame.exptime > 1, Chip.name == "ccd50"])
