@@ -9,8 +9,8 @@ instances come from queries (`persistence.query`) or ``Class(object_id=n)``.
 import datetime
 
 from . import schema
-from .attribute import PENDING_LIST, Persistent, unknown_attribute
-from .errors import ObjectNotFoundError, QueryError
+from .attribute import PENDING_LIST, REFERENCE, Persistent, unknown_attribute
+from .errors import ObjectNotFoundError, QueryError, UnknownAttributeError
 
 __all__ = ["DBObject", "registered_class", "registered_classes"]
 
@@ -203,6 +203,16 @@ class DBObject(metaclass=_PersistentClassType):
         from .commit import commit_all
 
         commit_all([self])
+
+    def reference_id(self, name):
+        """The object id the reference ``name`` points to (None if none), without
+        loading the object."""
+        prop = self._properties.get(name)
+        if prop is None or prop.kind != REFERENCE:
+            raise UnknownAttributeError(f"{type(self).__name__}.{name} is not a reference "
+                                        "to one object")
+        value = self._values[name]
+        return value.object_id if isinstance(value, DBObject) else value
 
     def validate_commit(self):
         """Check, just before a commit writes this new object, that it may be written.

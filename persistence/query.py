@@ -190,12 +190,29 @@ def _value(attr, value):
     return prop.validate(value)
 
 
+_CLAUSES = {}
+"""Comparison clauses made so far, by attribute path, operator and value: planning
+asks the same questions of many objects, and making a SQLAlchemy clause is slow."""
+
+_COMBINED = {}
+"""Clauses combined with & | ~, by operator and the ids of their (cached) operands."""
+
+
 class _Comparison:
     def __init__(self, attr, op, value):
         self.attr, self.op, self.value = attr, op, value
 
     def clause(self):
         value = None if self.value is None else _value(self.attr, self.value)
+        key = (self.attr.path, self.op, type(value), value)
+        clause = _CLAUSES.get(key)
+        if clause is None:
+            if len(_CLAUSES) > 100_000:
+                _CLAUSES.clear()
+            clause = _CLAUSES[key] = self._make_clause(value)
+        return clause
+
+    def _make_clause(self, value):
         if value is None:
             if self.op is operator.eq:
                 return _IsNull(self.attr).clause()
@@ -291,7 +308,15 @@ class _Boolean:
         self.function, self.symbol, self.operands = function, symbol, operands
 
     def clause(self):
-        return self.function(*[o.clause() for o in self.operands])
+        operands = [o.clause() for o in self.operands]
+        key = (self.symbol, *map(id, operands))
+        combined = _COMBINED.get(key)
+        if combined is None:
+            if len(_COMBINED) > 100_000:
+                _COMBINED.clear()
+            # The operands are kept with it, so that the ids in the key stay theirs.
+            combined = _COMBINED[key] = (self.function(*operands), operands)
+        return combined[0]
 
     def matches(self, obj):
         results = [o.matches(obj) for o in self.operands]
@@ -570,7 +595,12 @@ class Query:
 
 
 FETCH_TOGETHER_MAX = 250
-"""Queries per statement in `fetch_together` (SQLite allows 500 parts in a UNION)."""
+"""Queries per statement in `fetch_together`: an ``OR`` of that many conditions stays
+well within SQLite's expression depth limit (1000)."""
+
+FETCH_TOGETHER_IN_LIST_MAX = 10_000
+"""Objects of a `fetch_together` statement up to which their references are loaded
+by naming their ids."""
 
 
 def fetch_together(queries):
@@ -606,19 +636,15 @@ def fetch_together(queries):
     results = []
     for start in range(0, len(queries), FETCH_TOGETHER_MAX):
         batch = queries[start:start + FETCH_TOGETHER_MAX]
-        cls = batch[0].cls
-        target = PolymorphicSelect.of(cls)
-        wheres = [q._where() for q in batch]
-        if any(w is None for w in wheres):
-            wheres = [sa.true() if w is None else w for w in wheres]
-        flags = [sa.case((w, 1), else_=0) for w in wheres]
-        any_of = sa.or_(*wheres)
-        rows = execute(sa.select(*flags, *target.columns).select_from(target.from_)
-                       .where(any_of))
-        group = Group(ids_select=sa.select(BASE_TABLE.c.object_id)
-                      .select_from(chain_from(cls)).where(any_of))
-        found = [[] for _ in batch]
+        statement, ids_select = _together(batch[0].cls, [q._where() for q in batch])
+        target = PolymorphicSelect.of(batch[0].cls)
+        rows = execute(statement)
         offset = len(batch)
+        # Name the members by id when loading their references unless there are very
+        # many: repeating this statement inside each of those loads costs far more.
+        many = len({row[offset] for row in rows}) > FETCH_TOGETHER_IN_LIST_MAX
+        group = Group(ids_select=ids_select if many else None)
+        found = [[] for _ in batch]
         with collector_paused():
             for row in rows:
                 obj = _member(group, target, row, offset=offset)
@@ -627,6 +653,30 @@ def fetch_together(queries):
                         found[i].append(obj)
         results += [sorted(objects, key=lambda o: o.object_id) for objects in found]
     return results
+
+
+_STATEMENTS = {}
+"""`fetch_together` statements by class and conditions: a planner asks the same
+many questions each time, and building and hashing such a statement is slow."""
+
+
+def _together(cls, wheres):
+    """The statement selecting a flag per condition and the objects matching any, and
+    a select of their ids."""
+    key = (cls, *map(id, wheres))
+    found = _STATEMENTS.get(key)
+    if found is None:
+        if len(_STATEMENTS) > 1000:
+            _STATEMENTS.clear()
+        conditions = [sa.true() if w is None else w for w in wheres]
+        any_of = sa.or_(*conditions)
+        target = PolymorphicSelect.of(cls)
+        found = _STATEMENTS[key] = (
+            sa.select(*[sa.case((c, 1), else_=0) for c in conditions], *target.columns)
+            .select_from(target.from_).where(any_of),
+            sa.select(BASE_TABLE.c.object_id).select_from(chain_from(cls)).where(any_of),
+            wheres)  # kept so that the ids in the key stay theirs
+    return found[0], found[1]
 
 
 class _Nothing:

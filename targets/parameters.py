@@ -24,7 +24,10 @@ class ProcessParameters(DBObject):
     @classmethod
     def names(cls):
         """The names of the parameters, sorted."""
-        return sorted(set(cls.get_persistent_properties()) - _BASE_ATTRIBUTES)
+        found = cls.__dict__.get("_names")
+        if found is None:  # asked for every product judged: worked out once per class
+            found = cls._names = sorted(set(cls.get_persistent_properties()) - _BASE_ATTRIBUTES)
+        return found
 
     def as_dict(self):
         """The parameters and their values."""

@@ -256,14 +256,17 @@ class _Planner:
                            f"{product.code_version!r}; {cls.__name__} is now at "
                            f"{cls.CODE_VERSION!r}")
         for role, dep in cls.dependencies().items():
-            used = getattr(product, role)
-            used = list(used) if dep.many else ([used] if used is not None else [])
+            if dep.many:
+                used = [obj.object_id for obj in getattr(product, role)]
+            else:  # the id is enough: the object is loaded only to explain a change
+                used = [] if product.reference_id(role) is None else [product.reference_id(role)]
             if dep.is_target:
-                reasons += _target_changes(role, used, _children(self.graph, node, role))
+                reasons += _target_changes(product, role, used,
+                                           _children(self.graph, node, role))
             else:
                 now = node.inputs[role]
                 now = now if dep.many else ([now] if now is not None else [])
-                reasons += _input_changes(role, used, now)
+                reasons += _input_changes(role, used, now, dep.type.__name__)
         return reasons
 
 
@@ -280,30 +283,32 @@ def _children(graph, node, role):
             if data["role"] == role]
 
 
-def _target_changes(role, used, children):
+def _target_changes(product, role, used, children):
+    """Why the targets ``product`` used in ``role`` (their ids) are not the ones
+    that would be used now."""
     reasons = []
     if len(used) != len(children):
         return [f"{role}: it used {len(used)}, now {len(children)} would be used"]
-    for old, child in zip(used, children):
+    for i, (old_id, child) in enumerate(zip(used, children)):
         if child.needs_making:
             verb = "is outdated" if child.state == OUTDATED else "is to be made"
             reasons.append(f"{role}: {child.label()} {verb}")
-        elif child.product is None:
-            continue
-        elif old is None or old.object_id != child.product.object_id:
-            why = (f"{describe(old)} was invalidated" if old is not None and old.is_valid == 0
+        elif child.product is not None and old_id != child.product.object_id:
+            old = getattr(product, role)
+            old = old[i] if isinstance(old, (list, tuple)) else old
+            why = (f"{describe(old)} was invalidated" if old.is_valid == 0
                    else f"newer, valid, covers {_covers(child)}")
-            reasons.append(f"{role}: {describe(child.product)} now supersedes "
-                           f"{old.object_id if old is not None else 'none'} ({why})")
+            reasons.append(f"{role}: {describe(child.product)} now supersedes {old_id} ({why})")
     return reasons
 
 
-def _input_changes(role, used, now):
-    used_ids = {o.object_id for o in used}
+def _input_changes(role, used_ids, now, name):
+    """Why the inputs used in ``role`` (their ids) differ from those selected now
+    (objects of class ``name``)."""
+    used_ids = set(used_ids)
     now_ids = {o.object_id for o in now}
     if used_ids == now_ids:
         return []
-    name = (now or used)[0].__class__.__name__
     parts = []
     if now_ids - used_ids:
         parts.append(f"added {name} {', '.join(map(str, sorted(now_ids - used_ids)))}")

@@ -46,8 +46,12 @@ class ProcessTarget(DataObject):
     @classmethod
     def dependencies(cls):
         """The dependencies, by role name, in declaration order (inherited first)."""
-        return {name: prop for name, prop in cls.get_persistent_properties().items()
-                if isinstance(prop, Dependency)}
+        found = cls.__dict__.get("_dependencies")
+        if found is None:  # asked for every node planned: worked out once per class
+            found = {name: prop for name, prop in cls.get_persistent_properties().items()
+                     if isinstance(prop, Dependency)}
+            cls._dependencies = found
+        return found
 
     @classmethod
     def check_selectors(cls, selectors):
