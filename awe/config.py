@@ -13,16 +13,20 @@ All come from the environment:
                            ``cache`` in the home)
 ``AWE_CACHE_SIZE``         the cache's size limit: bytes, or with a unit, ``20G``
                            (default 10G)
+``AWE_PARAMETERS``         the file of each project's process parameters (default
+                           ``parameters.ini`` in the home); see `project_parameters`
 =========================  ==============================================================
 """
 
+import ast
+import configparser
 import os
 import re
 from pathlib import Path
 
 import dataserver
 
-__all__ = ["awe_home", "data_client", "data_servers", "database_url"]
+__all__ = ["awe_home", "data_client", "data_servers", "database_url", "project_parameters"]
 
 
 def awe_home():
@@ -98,3 +102,54 @@ def _bytes(text):
         raise ValueError(f"AWE_CACHE_SIZE={text!r} is not a size; write e.g. 20G or 500M")
     number, unit = match.groups()
     return int(float(number) * 1024 ** " KMGT".index(unit.upper() or " "))
+
+
+def project_parameters(project):
+    """Return the process parameters the configuration sets for ``project``.
+
+    They are in the INI file ``$AWE_PARAMETERS`` (default ``parameters.ini`` in the
+    data home), in a section named after the project, one ``Target.parameter = value``
+    per line, the value a Python literal. A missing file or section sets nothing.
+
+    Returns
+    -------
+    parameters : `dict`
+        ``{target class name: {parameter: value}}``.
+
+    Raises
+    ------
+    ValueError
+        Raised if a line is not ``Target.parameter = <Python literal>``; the message
+        names the file, section and key.
+
+    Examples
+    --------
+    With ``parameters.ini`` holding::
+
+        [KIDS]
+        MasterFlat.sigma_clip = 2.5
+
+    >>> project_parameters("KIDS")
+    {'MasterFlat': {'sigma_clip': 2.5}}
+    """
+    path = Path(os.environ.get("AWE_PARAMETERS") or awe_home() / "parameters.ini")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # class and parameter names are case-sensitive
+    try:
+        parser.read(path)
+    except configparser.Error as err:
+        raise ValueError(f"{path} is not a valid parameters file: {err}") from None
+    if not parser.has_section(project):
+        return {}
+    parameters = {}
+    for key, text in parser.items(project):
+        target, dot, name = key.partition(".")
+        try:
+            if not (target and dot and name):
+                raise ValueError("the key is not Target.parameter")
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"{path} [{project}] {key} = {text}: write "
+                             f"'Target.parameter = <Python literal>' ({err})") from None
+        parameters.setdefault(target, {})[name] = value
+    return parameters

@@ -3,13 +3,14 @@
 import persistence
 import targets
 
-from .config import awe_home, data_client, database_url
+from .config import awe_home, data_client, database_url, project_parameters
 
 __all__ = ["connect"]
 
 
 def connect(database=None, *, context=None):
-    """Connect to the database and the data servers the configuration names.
+    """Connect to the database and the data servers the configuration names, and set
+    the process parameters of the context's project.
 
     The data home is made if missing, so the embedded default needs no set-up.
 
@@ -32,4 +33,5 @@ def connect(database=None, *, context=None):
     awe_home().mkdir(parents=True, exist_ok=True)
     db = persistence.connect(database or database_url(), context=context)
     targets.set_data_client(data_client())
+    targets.set_project_parameters(project_parameters(db.context.project))
     return db

@@ -15,7 +15,7 @@ from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
-from .process import CalibrationTarget, ProcessTarget, Reproduction
+from .process import CalibrationTarget, ProcessTarget, Reproduction, set_project_parameters
 
 __all__ = [
     "MISSING_INPUT",
@@ -43,4 +43,5 @@ __all__ = [
     "dependency",
     "global_filename",
     "set_data_client",
+    "set_project_parameters",
 ]

@@ -188,7 +188,7 @@ class _Planner:
         key = (cls, _key(cls.identity(selectors)), _key(pars or {}))
         if key in self.nodes:
             return self.nodes[key], False
-        node = Node(cls, dict(selectors), cls.Parameters.in_force(pars),
+        node = Node(cls, dict(selectors), cls.parameters_in_force(pars),
                     identity=f"{cls.__name__}{key[1]}{key[2]}")
         self.nodes[key], self.level[node] = node, level
         self.graph.add_node(node)

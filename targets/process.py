@@ -12,7 +12,22 @@ from .dataobject import DataObject
 from .dependency import Dependency
 from .parameters import ProcessParameters
 
-__all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction"]
+__all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction", "set_project_parameters"]
+
+
+_project_parameters = {}
+
+
+def set_project_parameters(parameters):
+    """Set the project's process parameters: ``{target class name: {name: value}}``,
+    overriding the class defaults (``awe.connect()`` sets them from the configuration).
+
+    Examples
+    --------
+    >>> set_project_parameters({"MasterFlat": {"sigma_clip": 2.5}})
+    """
+    global _project_parameters
+    _project_parameters = {name: dict(values) for name, values in (parameters or {}).items()}
 
 
 class ProcessTarget(DataObject):
@@ -52,6 +67,13 @@ class ProcessTarget(DataObject):
                      if isinstance(prop, Dependency)}
             cls._dependencies = found
         return found
+
+    @classmethod
+    def parameters_in_force(cls, overrides=None):
+        """New `Parameters`: the class defaults, then the project's (see
+        `set_project_parameters`), then ``overrides``."""
+        return cls.Parameters.in_force({**_project_parameters.get(cls.__name__, {}),
+                                        **(overrides or {})})
 
     @classmethod
     def check_selectors(cls, selectors):
@@ -117,7 +139,8 @@ class ProcessTarget(DataObject):
         Parameters
         ----------
         pars : `dict`, optional
-            Process parameters overriding the defaults for this target.
+            Process parameters overriding the defaults (the class's, then the
+            project's) for this target.
         depth : `int`, optional
             How many levels of dependencies to check; those beyond are "not checked".
         **selectors

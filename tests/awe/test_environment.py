@@ -52,3 +52,30 @@ def test_cache_size_units(text, expected):
 def test_cache_size_that_is_not_a_size_names_the_variable():
     with pytest.raises(ValueError, match="AWE_CACHE_SIZE='lots'"):
         config._bytes("lots")
+
+
+def test_project_parameters_come_from_the_parameters_file(home, monkeypatch):
+    home.mkdir(parents=True)
+    (home / "parameters.ini").write_text(
+        "[KIDS]\nToyBias.clip = 2.5\nMasterFlat.sigma_clip = 3\n[other]\nToyBias.clip = 9.0\n")
+    assert config.project_parameters("KIDS") == {"ToyBias": {"clip": 2.5},
+                                                 "MasterFlat": {"sigma_clip": 3}}
+    assert config.project_parameters("nobody") == {}
+    import persistence
+    db = awe.connect(context=persistence.Context(user="alice", project="KIDS"))
+    try:
+        from tests.targets.engine_models import ToyBias
+        assert ToyBias.parameters_in_force().clip == 2.5
+        assert ToyBias.parameters_in_force({"clip": 1.0}).clip == 1.0, "a call's pars win"
+    finally:
+        db.close()
+        targets.set_project_parameters({})
+
+
+def test_a_bad_parameters_line_names_file_section_and_key(home, monkeypatch):
+    path = home / "custom.ini"
+    home.mkdir(parents=True)
+    path.write_text("[KIDS]\nsigma_clip = 2.5\n")
+    monkeypatch.setenv("AWE_PARAMETERS", str(path))
+    with pytest.raises(ValueError, match=r"custom.ini \[KIDS\] sigma_clip = 2.5: write"):
+        config.project_parameters("KIDS")

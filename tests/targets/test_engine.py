@@ -234,3 +234,17 @@ def test_progress_shows_products_done_out_of_to_do(night, capsys):
     assert "[1/2] made ToyBias" in err and "[2/2] made ToyReduced(raw=ToyExposure" in err
     ToyReduced.get(raw=night["science"])
     assert capsys.readouterr().err == "", "nothing to make, nothing shown"
+
+
+def test_project_parameters_are_in_force_between_defaults_and_the_call(night):
+    selectors = {"chip": night["chip"], "time": NIGHT}
+    bias = ToyBias.get(**selectors)
+    targets.set_project_parameters({"ToyBias": {"clip": 2.0}})
+    try:
+        plan = ToyBias.plan(**selectors)
+        assert plan.root.reasons == [f"ToyBias {bias.object_id} was made with other process "
+                                     "parameters: clip 3.0 → 2.0"]
+        assert ToyBias.get(**selectors).process_parameters.clip == 2.0
+        assert ToyBias.get(pars={"clip": 3.0}, **selectors) == bias
+    finally:
+        targets.set_project_parameters({})

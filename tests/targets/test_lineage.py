@@ -103,3 +103,4 @@ def test_planning_an_up_to_date_request_takes_statements_independent_of_its_size
         targets.set_data_client(None)
     (small, few), (large, many) = sorted(counts.items())
     assert large > 200 and many == few, counts
+    assert many <= 40, counts
