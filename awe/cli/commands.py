@@ -5,16 +5,19 @@ work; errors a user can fix become one line on stderr and exit code 1.
 """
 
 import contextlib
+import json
 import os
 
 import click
 
 import dataserver
 import persistence
+import targets
 
 from .. import __version__
 from ..config import awe_home, data_servers, database_url
 from ._init import init_database
+from ._targets import get_target, parse_pars, plan_target
 
 __all__ = ["main"]
 
@@ -54,6 +57,62 @@ def init(ctx):
     click.echo(f"data home: {info['home']}")
     click.echo(f"files:     {', '.join(info['data'])}")
     click.echo(f"tables:    {info['tables']}")
+
+
+_TARGET_ARGUMENTS = [
+    click.argument("target"),
+    click.argument("selectors", nargs=-1),
+    click.option("--pars", "pars", multiple=True, metavar="NAME=VALUE",
+                 help="A process parameter for this run (repeatable), e.g. --pars clip=2.5"),
+    click.option("--module", "modules", multiple=True, metavar="MODULE",
+                 help="Import this module first, for targets defined outside AWE."),
+]
+
+
+def _target_arguments(command):
+    for decorate in reversed(_TARGET_ARGUMENTS):
+        command = decorate(command)
+    return command
+
+
+@main.command()
+@_target_arguments
+@click.option("--depth", type=int, help="Check this many levels of dependencies only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def plan(ctx, target, selectors, pars, modules, depth, as_json):
+    """Show what getting TARGET for SELECTORS (name=value) would make, and why.
+
+    \b
+    Example:
+        awe plan MasterBias chip=ccd50 time=2024-03-17T01:02:03
+    """
+    with _user_errors(ctx):
+        found = plan_target(name=target, selectors=selectors, depth=depth,
+                            pars=parse_pars(pars), modules=modules)
+    click.echo(json.dumps(found.to_json(), indent=1) if as_json else str(found))
+
+
+@main.command()
+@_target_arguments
+@click.option("--dask", "dask", default=None, is_flag=False, flag_value="",
+              metavar="[ADDRESS]", help="Make on Dask: a local cluster, or the scheduler "
+                                        "at ADDRESS.")
+@click.pass_context
+def get(ctx, target, selectors, pars, modules, dask):
+    """Get TARGET for SELECTORS (name=value), making whatever is missing or outdated.
+
+    Progress goes to standard error; the product's class, id and file to standard
+    output.
+
+    \b
+    Example:
+        awe get MasterBias chip=ccd50 time=2024-03-17T01:02:03 --pars clip=2.5
+    """
+    with _user_errors(ctx):
+        product = get_target(name=target, selectors=selectors, pars=parse_pars(pars),
+                             dask=dask, modules=modules)
+    click.echo(f"{type(product).__name__} {product.object_id} {product.filename}")
 
 
 @main.group(name="dataserver")
@@ -101,7 +160,8 @@ def _user_errors(ctx):
     """Turn persistence and file errors into one clear line, unless ``--debug``."""
     try:
         yield
-    except (persistence.PersistenceError, dataserver.DataServerError, OSError) as err:
+    except (persistence.PersistenceError, dataserver.DataServerError, targets.TargetError,
+            ValueError, TypeError, OSError) as err:
         if (ctx.find_root().obj or {}).get("debug"):
             raise
         raise click.ClickException(" ".join(str(err).splitlines())) from err
