@@ -6,6 +6,7 @@ Files hold a few numbers as text, so a make is quick and its output deterministi
 
 import datetime
 import json
+import os
 import time
 
 from persistence import DBObject, persistent
@@ -66,9 +67,11 @@ class ToyReduced(ProcessTarget):
                       selectors=lambda s: {"chip": s["raw"].chip, "time": s["raw"].date_obs})
 
     fail = False
+    """Set by a test to make make() raise; $AWE_TEST_FAIL=ToyReduced does the same in
+    Dask workers, which are other processes."""
 
     def make(self, workdir):
-        if type(self).fail:
+        if type(self).fail or os.environ.get("AWE_TEST_FAIL") == type(self).__name__:
             raise ValueError("NaN in the science frame")
         level = json.loads(self.bias.retrieve().read_text())["level"]
         return write(workdir, {"value": float(self.raw.retrieve().read_text()) - level})

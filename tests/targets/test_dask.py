@@ -2,9 +2,11 @@
 
 import datetime
 
+import pytest
+
 import dataserver
 import targets
-from targets import DaskDPU, SerialDPU
+from targets import DaskDPU, MakeError, SerialDPU
 from tests.targets.engine_models import ToyBias, ToyReduced, ToySensor, ToyStack, ingest
 
 NIGHT = datetime.datetime(2024, 3, 17)
@@ -42,5 +44,20 @@ def test_dask_makes_what_the_serial_dpu_makes(db, tmp_path):
         assert stack.is_committed and len(stack.lineage()) == 1 + 6 + 2 + 12
         assert made_for(dask_chip) == made_for(serial_chip)
         assert len(ToyBias.all()) == 4 and len(ToyReduced.all()) == 12
+    finally:
+        targets.set_data_client(None)
+
+
+def test_a_make_failing_on_a_worker_is_reported_and_leaves_nothing(db, tmp_path, monkeypatch):
+    targets.set_data_client(dataserver.Client(tmp_path / "files"))
+    monkeypatch.setenv("AWE_TEST_FAIL", "ToyReduced")  # workers inherit the environment
+    try:
+        chip = observe(tmp_path, "ccd50")
+        with pytest.raises(MakeError, match="making ToyReduced.*NaN in the science frame") as caught:
+            ToyStack.get(chip=chip, dpu=DaskDPU(n_workers=2))
+        assert isinstance(caught.value.original, ValueError)
+        assert len(ToyReduced.all()) == 0 and len(ToyStack.all()) == 0
+        assert targets.data_client().list("ToyReduced") == []
+        assert len(ToyBias.all()) == 2, "the biases that finished are kept"
     finally:
         targets.set_data_client(None)
