@@ -18,7 +18,6 @@ Semantics worth knowing:
 """
 
 import operator
-import re
 
 import sqlalchemy as sa
 
@@ -226,14 +225,6 @@ class _Comparison:
         return _through(self.attr.path, lambda column: self.op(
             column, sa.literal(value, column.type)))
 
-    def matches(self, obj):
-        leaves = _leaves(self.attr, obj)
-        value = None if self.value is None else _value(self.attr, self.value)
-        if value is None:
-            missing = any(leaf is None for leaf in leaves)
-            return missing if self.op is operator.eq else not missing
-        return any(leaf is not None and self.op(leaf, value) for leaf in leaves)
-
     def __str__(self):
         return f"{_short(self.attr)} {_OPERATORS[self.op]} {self.value!r}"
 
@@ -253,13 +244,6 @@ class _Like:
                .replace("*", "%").replace("?", "_"))
         return _through(self.attr.path, lambda column: column.like(sql, escape="\\"))
 
-    def matches(self, obj):
-        self.clause()  # the same checks of the attribute and the pattern
-        pattern = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
-                                     for c in self.pattern), re.DOTALL)
-        return any(leaf is not None and pattern.fullmatch(leaf)
-                   for leaf in _leaves(self.attr, obj))
-
     def __str__(self):
         return f"{_short(self.attr)}.like({self.pattern!r})"
 
@@ -275,12 +259,6 @@ class _In:
             clause = sa.or_(clause, _IsNull(self.attr).clause())
         return clause
 
-    def matches(self, obj):
-        values = {_value(self.attr, v) for v in self.values if v is not None}
-        with_none = any(v is None for v in self.values)
-        return any((leaf is None and with_none) or (leaf is not None and leaf in values)
-                   for leaf in _leaves(self.attr, obj))
-
     def __str__(self):
         return f"{_short(self.attr)}.is_in({self.values!r:.80})"
 
@@ -294,10 +272,6 @@ class _IsNull:
             raise QueryError(f"{self.attr} is a list; a list is empty, never missing")
         return _through(self.attr.path, lambda column: column.is_(None),
                         missing_reference_matches=True)
-
-    def matches(self, obj):
-        self.clause()  # refuses lists, as in the database
-        return any(leaf is None for leaf in _leaves(self.attr, obj))
 
     def __str__(self):
         return f"{_short(self.attr)}.is_null()"
@@ -318,10 +292,6 @@ class _Boolean:
             combined = _COMBINED[key] = (self.function(*operands), operands)
         return combined[0]
 
-    def matches(self, obj):
-        results = [o.matches(obj) for o in self.operands]
-        return {"&": all, "|": any}[self.symbol](results) if self.symbol != "~" else not results[0]
-
     def __str__(self):
         if self.symbol == "~":
             return f"~({self.operands[0]})"
@@ -335,31 +305,6 @@ def _complement(clause):
 
 def _short(attr):
     return ".".join(p.name for p in attr.path)
-
-
-def _leaves(attr, obj):
-    """The values at the end of ``attr``'s path from a loaded ``obj``, as a list: one
-    per element of any list on the way; None where a reference on the way is missing.
-    References at the end give object ids, as the database stores them."""
-    current = [obj]
-    for prop in attr.path[:-1]:
-        following = []
-        for item in current:
-            value = None if item is None else getattr(item, prop.name)
-            following.extend(value if prop.kind == REFERENCE_LIST else [value])
-        current = following
-    prop, leaves = attr.prop, []
-    for item in current:
-        if item is None:
-            leaves.append(None)
-        elif prop.kind == REFERENCE:
-            value = item._values[prop.name]
-            leaves.append(value.object_id if isinstance(value, DBObject) else value)
-        elif prop.kind == REFERENCE_LIST:
-            leaves.extend(v.object_id for v in getattr(item, prop.name))
-        else:
-            leaves.append(getattr(item, prop.name))
-    return leaves
 
 
 # -- queries ----------------------------------------------------------------------------
@@ -430,17 +375,6 @@ class Query:
 
     def __bool__(self):
         raise TypeError(_BOOL_HINT)
-
-    def matches(self, obj):
-        """Whether the loaded object ``obj`` meets the query's condition, decided in
-        Python: the same answer as the database, without a statement (references on a
-        path are loaded as usual, in batches). Sorting and slicing are ignored.
-
-        Useful to share one query for many among the objects of its result, e.g. to
-        answer many similar questions with one statement of their ``|``.
-        """
-        return isinstance(obj, self.cls) and (
-            self._condition is None or self._condition.matches(obj))
 
     # -- narrowing --------------------------------------------------------------------
 
@@ -684,9 +618,6 @@ class _Nothing:
 
     def clause(self):
         return sa.false()
-
-    def matches(self, obj):
-        return False
 
     def __str__(self):
         return "nothing"

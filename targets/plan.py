@@ -195,7 +195,7 @@ class _Planner:
         return node, True
 
     def _beyond(self, node):
-        return self.depth is not None and self.level[node] > self.depth
+        return self.depth is not None and self.level.get(node, 0) > self.depth
 
     def _select_inputs(self, nodes, role, dep):
         """Select the inputs in ``role`` of all ``nodes`` (of one class) together."""
@@ -217,7 +217,7 @@ class _Planner:
         cls = node.cls
         wanted = node.parameters.as_dict()
         compatible = [c for c in self.candidates[node] if _parameters(c) == wanted]
-        if self.level.get(node) is not None and self._beyond(node):
+        if self._beyond(node):
             node.product = compatible[0] if compatible else None
             return
         missing_below = [c for c in self.graph.successors(node) if c.state == MISSING_INPUT]

@@ -1069,9 +1069,9 @@ def test_query_repr_describes_the_condition(db):
     assert isinstance(q, Query)
 
 
-# -- deciding in memory -------------------------------------------------------------------
+# -- many queries at once ---------------------------------------------------------------
 
-IN_MEMORY_QUERIES = {
+ASSORTED_QUERIES = {
     "scalar": lambda: Frame.exptime > 30,
     "not equal": lambda: Frame.object_name != "field0",
     "missing": lambda: Frame.date_obs == None,  # noqa: E711 (a query, not a test)
@@ -1091,20 +1091,10 @@ IN_MEMORY_QUERIES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(IN_MEMORY_QUERIES))
-def test_matches_decides_as_the_database_does(db, name):
-    night()
-    query = IN_MEMORY_QUERIES[name]()
-    everything = list(Frame.all())
-    assert ids(o for o in everything if query.matches(o)) == ids(query)
-
-
-# -- many queries at once ---------------------------------------------------------------
-
 def test_fetch_together_gives_each_query_its_own_result_in_one_statement(db):
     night()
-    queries = [IN_MEMORY_QUERIES[name]() for name in sorted(IN_MEMORY_QUERIES)
-               if IN_MEMORY_QUERIES[name]().cls is Frame]
+    queries = [ASSORTED_QUERIES[name]() for name in sorted(ASSORTED_QUERIES)
+               if ASSORTED_QUERIES[name]().cls is Frame]
     with statements(db) as seen:
         results = persistence.fetch_together(queries)
     assert len(seen) == 1
