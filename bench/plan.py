@@ -13,7 +13,6 @@ Run it with ``python bench/plan.py [--repeat 5]``.
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -23,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from scratch import scratch_postgresql  # bench/scratch.py, while bench/ is on the path
 
 # bench/dataserver.py would hide the dataserver package: import the packages instead.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
@@ -245,21 +245,6 @@ def time_snakemake(scratch, repeat):
     return statistics.median(times)
 
 
-@contextlib.contextmanager
-def postgresql_database():
-    admin = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
-                             isolation_level="AUTOCOMMIT")
-    name = f"awe_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -277,7 +262,7 @@ def main():
         (scratch / "sqlite").mkdir()
         rows.append(("sqlite", time_awe(f"sqlite:///{scratch}/sqlite/awe.db",
                                         scratch / "sqlite", args.repeat)))
-        with postgresql_database() as url:
+        with scratch_postgresql() as url:
             (scratch / "pg").mkdir()
             rows.append(("postgresql", time_awe(url, scratch / "pg", args.repeat)))
     print(f"snakemake -n over the same graph: {snakemake * 1000:.0f} ms (median of "

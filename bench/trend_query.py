@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -36,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import persistence  # noqa: E402
 from persistence import DBObject, persistent  # noqa: E402
+from scratch import SERVER, scratch_postgresql  # noqa: E402  (bench/scratch.py)
 
 FLATS_PER_FRAME = 0.1
 CHIPS = 32
@@ -184,24 +184,10 @@ def run(url, rows):
     return awe_time, orm_time, awe_statements, orm_statements
 
 
-@contextlib.contextmanager
-def scratch_postgresql(server_url):
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"awe_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--postgresql", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--postgresql", default=SERVER)
     parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
 
