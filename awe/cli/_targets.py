@@ -1,8 +1,8 @@
 """The work behind ``awe plan`` and ``awe get``: targets named on the command line."""
 
+import ast
 import datetime
 import importlib
-import json
 
 import persistence
 import targets
@@ -98,9 +98,10 @@ def _object(cls, key, text):
 
 
 def _literal(text):
+    """A Python literal, as in parameters.ini (``2.5``, ``True``, ``'r'``), else the text."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
         return text
 
 

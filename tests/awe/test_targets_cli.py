@@ -67,3 +67,10 @@ def test_mistakes_get_one_line_saying_what_to_write(runner, environment, argumen
     assert result.exit_code == 1
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_pars_are_python_literals_as_in_parameters_ini():
+    from awe.cli._targets import parse_pars
+
+    assert parse_pars(["clip=2.5", "subtract=True", "filter=r", "filter2='g'"]) == {
+        "clip": 2.5, "subtract": True, "filter": "r", "filter2": "g"}
