@@ -23,7 +23,7 @@ from .dbobject import DBObject, registered_class, registered_classes
 from .errors import (AttributeTypeError, CommitError, DatabaseConnectionError,
                      ImmutableObjectError, NotConnectedError, ObjectNotFoundError,
                      PersistenceError, QueryError, SchemaChangeError, UnknownAttributeError)
-from .loading import IN_LIST_MAX
+from .loading import IN_LIST_MAX, collector_paused
 from .query import Attribute, Query, fetch_together
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "QueryError",
     "SchemaChangeError",
     "UnknownAttributeError",
+    "collector_paused",
     "commit_all",
     "connect",
     "current_database",

@@ -104,6 +104,7 @@ class Database:
         self._synced = set()
         self._synced_version = None
         self._lock = threading.Lock()
+        self._reading = threading.local()
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -150,6 +151,36 @@ class Database:
             schema.sync_schema(self.engine, todo)
             self._synced.update(todo)
             self._synced_version = version
+
+    @contextlib.contextmanager
+    def reading(self):
+        """Run this thread's queries inside on one connection, in one transaction.
+
+        A plan asks a couple of dozen questions: taking a connection from the pool and
+        rolling it back for each costs more than some of the questions. On PostgreSQL
+        the questions also share one repeatable-read snapshot, so a plan sees one state
+        of a database others are writing to.
+        """
+        if getattr(self._reading, "connection", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            self._reading.connection = conn
+            try:
+                yield
+            finally:
+                self._reading.connection = None
+
+    def execute(self, statement):
+        """Run ``statement`` and return all its rows (see `reading`)."""
+        self.ensure_tables()
+        conn = getattr(self._reading, "connection", None)
+        if conn is not None:
+            return conn.execute(statement).all()
+        with self.engine.connect() as conn:
+            return conn.execute(statement).all()
 
     def allocate_ids(self, conn, count):
         """Reserve ``count`` new object ids inside the transaction of ``conn``."""

@@ -59,10 +59,7 @@ def execute(statement):
     """Run ``statement`` on the current database and return all its rows."""
     from .database import current_database
 
-    db = current_database()
-    db.ensure_tables()
-    with db.engine.connect() as conn:
-        return conn.execute(statement).all()
+    return current_database().execute(statement)
 
 
 def class_chain(cls):

@@ -7,7 +7,7 @@ import json
 
 import networkx as nx
 
-from persistence import DBObject, fetch_together
+from persistence import DBObject, collector_paused, current_database, fetch_together
 
 from .errors import MissingInputError
 from .process import describe
@@ -134,13 +134,17 @@ def make_plan(cls, selectors, *, pars=None, depth=None):
     The graph is expanded level by level; each level asks the database once per class
     and dependency role, and the candidates of all nodes of a class come from one
     query, so the number of statements depends on the shape of the request (how many
-    classes and levels), not on its size.
+    classes and levels), not on its size. Everything made while planning survives as
+    the plan, so the cyclic garbage collector, which would only traverse it again and
+    again, is paused; every question is asked on one connection and sees the same state
+    of the database.
     """
-    planner = _Planner(depth)
-    root = planner.expand(cls, selectors, pars)
-    planner.find_candidates()
-    for node in reversed(list(nx.topological_sort(planner.graph))):
-        planner.judge(node)
+    with collector_paused(), current_database().reading():
+        planner = _Planner(depth)
+        root = planner.expand(cls, selectors, pars)
+        planner.find_candidates()
+        for node in reversed(list(nx.topological_sort(planner.graph))):
+            planner.judge(node)
     return Plan(planner.graph, root)
 
 

@@ -57,3 +57,21 @@ def test_missing_driver_is_named():
 def test_display_url_keeps_what_the_user_wrote(db):
     assert "***" not in db.display_url or db.url.password
     assert db.display_url.split(":")[0] in ("sqlite", "postgresql")
+
+
+def test_reading_asks_every_question_on_one_connection(db):
+    from tests.persistence.models import Chip
+
+    persistence.commit_all([Chip(name="ccd50")])
+    checkouts = []
+    sa.event.listen(db.engine, "checkout", lambda *args: checkouts.append(args))
+    with db.reading():
+        assert [c.name for c in Chip.all()] == ["ccd50"]
+        with db.reading():  # nested: the same connection
+            assert len(Chip.name == "ccd50") == 1
+        persistence.commit_all([Chip(name="ccd51")])  # on a connection of its own
+        seen_inside = sorted(c.name for c in Chip.all())
+    assert len(checkouts) == 2, "one for the reads, one for the commit"
+    if db.dialect == "postgresql":
+        assert seen_inside == ["ccd50"], "one repeatable-read snapshot"
+    assert sorted(c.name for c in Chip.all()) == ["ccd50", "ccd51"]
