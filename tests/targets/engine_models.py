@@ -24,6 +24,8 @@ class ToyExposure(DataObject):
     kind = persistent("'bias' or 'science'", str, "")
     chip = persistent("ToySensor", ToySensor, None)
     date_obs = persistent("Start of the exposure (UTC)", datetime.datetime, None)
+    usable = persistent("False once a calibration scientist rejects the frame", bool, True,
+                        mutable=True)
 
 
 class ToyBiasParameters(ProcessParameters):
@@ -33,7 +35,8 @@ class ToyBiasParameters(ProcessParameters):
 def _night_biases(selectors):
     start, end = ToyBias.validity_window(selectors["time"])
     return ((ToyExposure.kind == "bias") & (ToyExposure.chip == selectors["chip"])
-            & (ToyExposure.date_obs >= start) & (ToyExposure.date_obs < end))
+            & (ToyExposure.date_obs >= start) & (ToyExposure.date_obs < end)
+            & (ToyExposure.usable == True))  # noqa: E712 (a query, not a test)
 
 
 class ToyBias(CalibrationTarget):

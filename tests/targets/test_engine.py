@@ -73,6 +73,19 @@ def test_added_raw_frame_outdates_the_calibration_and_what_used_it(night):
         "ToyReduced": UP_TO_DATE, "ToyBias": UP_TO_DATE}
 
 
+def test_rejected_raw_frame_outdates_the_calibration(night):
+    first = ToyReduced.get(raw=night["science"])
+    rejected = night["biases"][1]
+    rejected.usable = False
+    rejected.commit()
+    bias_node = next(n for n in ToyReduced.plan(raw=night["science"]) if n.cls is ToyBias)
+    assert bias_node.state == OUTDATED
+    assert bias_node.reasons == [f"raw_biases changed: removed ToyExposure {rejected.object_id}"]
+    second = ToyReduced.get(raw=night["science"])
+    assert second != first
+    assert list(second.bias.raw_biases) == [night["biases"][0], night["biases"][2]]
+
+
 def test_code_version_bump_outdates(night, monkeypatch):
     reduced = ToyReduced.get(raw=night["science"])
     monkeypatch.setattr(ToyReduced, "CODE_VERSION", "2")
