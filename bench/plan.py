@@ -52,7 +52,7 @@ class BenchRaw(DataObject):
 
 def raws_of_the_night(kind):
     def query(s):
-        start, end = CalibrationTarget.validity_window(s["time"])
+        start, end = CalibrationTarget.validity_window(s)
         return ((BenchRaw.kind == kind) & (BenchRaw.chip == s["chip"])
                 & (BenchRaw.date_obs >= start) & (BenchRaw.date_obs < end))
     return query

@@ -229,9 +229,11 @@ class CalibrationTarget(ProcessTarget):
                                datetime.datetime, None)
 
     @classmethod
-    def validity_window(cls, time):
-        """The window a new product made for ``time`` is valid in: by default the night
-        of ``time``, noon to noon UTC."""
+    def validity_window(cls, selectors):
+        """The window a new product made for ``selectors`` is valid in: by default the
+        night of ``selectors['time']``, noon to noon UTC. A subclass that knows where
+        the observatory is uses its local night."""
+        time = selectors["time"]
         start = datetime.datetime.combine(
             (time - datetime.timedelta(hours=12)).date(), datetime.time(12))
         return start, start + datetime.timedelta(days=1)
@@ -240,7 +242,7 @@ class CalibrationTarget(ProcessTarget):
     def identity(cls, selectors):
         """Observations in the same validity window need the same calibration."""
         others = {k: v for k, v in selectors.items() if k != "time"}
-        return {**others, "time": cls.validity_window(selectors["time"])[0]}
+        return {**others, "time": cls.validity_window(selectors)[0]}
 
     @classmethod
     def matching(cls, selectors):
@@ -252,7 +254,7 @@ class CalibrationTarget(ProcessTarget):
     @classmethod
     def new(cls, selectors):
         obj = super().new({k: v for k, v in selectors.items() if k != "time"})
-        obj.timestamp_start, obj.timestamp_end = cls.validity_window(selectors["time"])
+        obj.timestamp_start, obj.timestamp_end = cls.validity_window(selectors)
         return obj
 
 

@@ -33,7 +33,7 @@ class ToyBiasParameters(ProcessParameters):
 
 
 def _night_biases(selectors):
-    start, end = ToyBias.validity_window(selectors["time"])
+    start, end = ToyBias.validity_window(selectors)
     return ((ToyExposure.kind == "bias") & (ToyExposure.chip == selectors["chip"])
             & (ToyExposure.date_obs >= start) & (ToyExposure.date_obs < end)
             & (ToyExposure.usable == True))  # noqa: E712 (a query, not a test)
