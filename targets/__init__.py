@@ -10,7 +10,7 @@ serial DPU.
 from .dataobject import DataObject, data_client, global_filename, set_data_client
 from .dependency import Dependency, dependency
 from .dpu import DaskDPU, Progress, SerialDPU
-from .errors import MakeError, MissingInputError, TargetError
+from .errors import InstrumentError, MakeError, MissingInputError, TargetError
 from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
@@ -27,6 +27,7 @@ __all__ = [
     "DaskDPU",
     "DataObject",
     "Dependency",
+    "InstrumentError",
     "Lineage",
     "LineageEdge",
     "MakeError",

@@ -1,6 +1,6 @@
 """Errors of target processing."""
 
-__all__ = ["MakeError", "MissingInputError", "TargetError"]
+__all__ = ["InstrumentError", "MakeError", "MissingInputError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -26,3 +26,24 @@ class MakeError(TargetError):
     def __init__(self, message, *, target=None, original=None):
         super().__init__(message)
         self.target, self.original = target, original
+
+
+class InstrumentError(TargetError, ValueError):
+    """Raised if an instrument file is invalid, or a raw file cannot be read by its
+    instrument's rules (not FITS, truncated, a required keyword missing or unreadable).
+
+    The message names the file, the extension and the keyword at fault, and what to do.
+
+    Attributes
+    ----------
+    filename : `str` or `None`
+        The raw file or instrument file at fault.
+    extension : `int`, `str` or `None`
+        The FITS extension at fault (index or EXTNAME).
+    keyword : `str` or `None`
+        The header keyword, or the instrument-file key, at fault.
+    """
+
+    def __init__(self, message, *, filename=None, extension=None, keyword=None):
+        super().__init__(message)
+        self.filename, self.extension, self.keyword = filename, extension, keyword

@@ -7,12 +7,14 @@ work; errors a user can fix become one line on stderr and exit code 1.
 import contextlib
 import json
 import os
+import sys
 
 import click
 
 import dataserver
 import persistence
 import targets
+import targets.simulator
 
 from .. import __version__
 from ..config import awe_home, data_servers, database_url
@@ -113,6 +115,67 @@ def get(ctx, target, selectors, pars, modules, dask):
         product = get_target(name=target, selectors=selectors, pars=parse_pars(pars),
                              dask=dask, modules=modules)
     click.echo(f"{type(product).__name__} {product.object_id} {product.filename}")
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write raw/, truth/ and reference/ into; made if missing.")
+@click.option("--nights", default=1, show_default=True, type=click.IntRange(1, 366),
+              help="Number of consecutive nights.")
+@click.option("--chips", default=4, show_default=True, type=click.IntRange(1, 16),
+              help="CCDs in the mosaic.")
+@click.option("--size", default="1024x1024", show_default=True, metavar="NXxNY",
+              help="Data pixels per CCD, e.g. 256x256 for a quick test.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed: the same options give byte-identical files.")
+@click.option("--start", default="2024-03-11", show_default=True, metavar="YYYY-MM-DD",
+              help="Local date of the first night's evening.")
+@click.option("--filters", default="g,r", show_default=True, metavar="F,F",
+              help="Filters observed (of g, r, i).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier simulation in --out.")
+@click.pass_context
+def simulate(ctx, out, nights, chips, size, seed, start, filters, overwrite):
+    """Write raw observing nights of the simulated mosaic camera SIMCAM, with the truth.
+
+    Per night: 10 biases, 3 darks, 7 dome flats per filter and dithered science
+    exposures of three fields in each filter, as multi-extension FITS files under
+    OUT/raw/<night>/;
+    the true detectors, flats, sources and conditions under OUT/truth/; and the
+    reference catalogue under OUT/reference/.
+
+    \b
+    Example:
+        awe simulate --out sim --nights 2 --chips 4 --size 512x512 --seed 1
+    """
+    with _user_errors(ctx):
+        nx, ny = _parse_size(size)
+        with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
+            def progress(done, total, path):
+                bar.length = total
+                bar.update(1)
+
+            summary = targets.simulator.simulate(
+                out, nights=nights, chips=chips, size=(nx, ny), seed=seed, start=start,
+                overwrite=overwrite, progress=progress,
+                filters=[f.strip() for f in filters.split(",") if f.strip()])
+    click.echo(f"raw:       {len(summary.raw)} files in {os.path.join(summary.out, 'raw')}")
+    click.echo(f"nights:    {', '.join(n.isoformat() for n in summary.nights)}")
+    click.echo(f"truth:     {summary.truth}")
+    click.echo(f"reference: {summary.reference}")
+
+
+def _parse_size(text):
+    """``(nx, ny)`` from ``'NXxNY'`` (or one number for a square)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2:
+        raise ValueError(f"--size {text!r}: give it as NXxNY, e.g. 1024x1024")
+    return tuple(values)
 
 
 @main.group(name="dataserver")
