@@ -101,6 +101,13 @@ class DataObject(DBObject):
         parts["time"] = getattr(self, "date_obs", None) or getattr(self, "timestamp_start", None)
         return parts
 
+    def global_name(self, checksum):
+        """The global filename for a file with ``checksum``: by default built by
+        `global_filename` from `filename_parts`."""
+        return global_filename(self.filename_prefix or type(self).__name__,
+                               checksum=checksum, suffix=self.filename_suffix,
+                               **self.filename_parts())
+
     def store(self, path):
         """Upload the file at ``path`` and record its global filename, size and checksum.
 
@@ -121,9 +128,7 @@ class DataObject(DBObject):
                 f"{self!r} is committed, so its file {self.filename!r} cannot change; "
                 "make a new object for a new file")
         checksum = dataserver.file_checksum(path)
-        name = global_filename(self.filename_prefix or type(self).__name__,
-                               checksum=checksum, suffix=self.filename_suffix,
-                               **self.filename_parts())
+        name = self.global_name(checksum)
         info = data_client().store(path, name, checksum=checksum)
         self.filename, self.file_size, self.checksum = name, info.size, info.checksum
         return name

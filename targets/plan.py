@@ -73,12 +73,15 @@ class Plan:
 
     def check_inputs(self):
         """Raise `MissingInputError` naming every missing input, if any."""
-        missing = [node for node in self.graph if node.state == MISSING_INPUT and not any(
-            child.state == MISSING_INPUT for child in self.graph.successors(node))]
+        missing = []
+        for node in self.graph:
+            if node.state == MISSING_INPUT:
+                below = {f"{c.label()} lacks input" for c in self.graph.successors(node)}
+                own = [reason for reason in node.reasons if reason not in below]
+                if own:
+                    missing.append(f"{node.label()}: {', '.join(own)}")
         if missing:
-            raise MissingInputError(
-                "cannot make " + self.root.label() + ": " + "; ".join(
-                    f"{node.label()}: {', '.join(node.reasons)}" for node in missing))
+            raise MissingInputError(f"cannot make {self.root.label()}: {'; '.join(missing)}")
 
     def product(self):
         """The product the request is for (after `get`, the up-to-date one)."""

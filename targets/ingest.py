@@ -1,0 +1,178 @@
+"""Ingest: raw files from the telescope become raw frames in the database and on the
+data store; reference catalogues (ECSV) become `ReferenceCatalogue` products.
+
+Each file is classified by its instrument's rules (`targets.instruments`), split into
+one raw frame per chip, and committed with all its chips or not at all. A file that
+cannot be read is reported and skipped; the other files go on.
+"""
+
+import dataclasses
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from dataserver import file_checksum
+from persistence import commit_all
+
+from .errors import InstrumentError
+from .instruments import read_frames
+from .raw import RAW_CLASSES, Chip, RawFrame, timezone_name
+from .reference import ReferenceCatalogue, read_reference
+
+__all__ = ["IngestReport", "ingest"]
+
+_STRUCTURAL = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT",
+               "BZERO", "BSCALE", "END", "CHECKSUM", "DATASUM"}
+
+
+@dataclasses.dataclass
+class IngestReport:
+    """What `ingest` did, file by file."""
+
+    ingested: list = dataclasses.field(default_factory=list)
+    """New raw frames (and reference catalogues)."""
+    already: list = dataclasses.field(default_factory=list)
+    """Raw frames of files ingested before (nothing done)."""
+    failed: list = dataclasses.field(default_factory=list)
+    """``(path, message)`` of each file that ingested nothing."""
+
+    def __str__(self):
+        lines = [f"ingested {len(self.ingested)} raw frames, {len(self.already)} were "
+                 f"already in, {len(self.failed)} files failed"]
+        lines += [f"  {message}" for _, message in self.failed]
+        return "\n".join(lines)
+
+
+def ingest(paths, *, instruments=None, progress=None):
+    """Ingest raw FITS files: one raw frame per chip, stored and committed per file.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        The raw FITS files, and reference catalogues (``.ecsv``, see
+        `targets.reference.read_reference`).
+    instruments : iterable of `targets.instruments.Instrument` or `str`, optional
+        Instrument files (or objects) to try before the built-in ones.
+    progress : callable, optional
+        Called with each path when it is done (e.g. to advance a progress bar).
+
+    Returns
+    -------
+    report : `IngestReport`
+        Ingesting a file again is a no-op; a different file under a name already
+        ingested, and a file that is not FITS, is truncated or lacks a required keyword,
+        are reported in ``report.failed`` (file, extension, keyword and remedy).
+    """
+    report = IngestReport()
+    for path in paths:
+        ingest_one = _ingest_reference if os.fspath(path).endswith(".ecsv") else _ingest_file
+        try:
+            new, old = ingest_one(os.fspath(path), instruments)
+        except InstrumentError as err:
+            report.failed.append((os.fspath(path), str(err)))
+        else:
+            report.ingested += new
+            report.already += old
+        if progress is not None:
+            progress(path)
+    return report
+
+
+def _ingest_file(path, instruments):
+    instrument, infos = read_frames(path, instruments=instruments)
+    new, old = [], []
+    with tempfile.TemporaryDirectory(prefix="awe-ingest-") as scratch, \
+            fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
+        for info in infos:
+            chip = Chip.of(info.instrument, info.detector,
+                           timezone_name(instrument.timezone(hdul[0].header)))
+            frame = _raw_frame(info, chip)
+            name = frame.global_name(None)
+            copy = Path(scratch) / name
+            _write_chip(path, hdul, info.extension, copy)
+            existing = (RawFrame.filename == name).first()
+            if existing is not None:
+                if existing.checksum != file_checksum(copy):
+                    raise InstrumentError(
+                        f"{path}[{info.extension}]: a different file was ingested as "
+                        f"{name} before ({existing!r}); raw files are never replaced: "
+                        "give the new file a name of its own if it is a new exposure",
+                        filename=path, extension=info.extension)
+                old.append(existing)
+                continue
+            _set_statistics(frame, copy, info)
+            frame.store(copy)
+            new.append(frame)
+    commit_all(new)
+    return new, old
+
+
+def _ingest_reference(path, _instruments):
+    catalogue = read_reference(path)
+    existing = (ReferenceCatalogue.filename == catalogue.global_name(file_checksum(path))).first()
+    if existing is not None:
+        return [], [existing]
+    catalogue.store(path)
+    commit_all([catalogue])
+    return [catalogue], []
+
+
+def _raw_frame(info, chip):
+    cls = RAW_CLASSES[info.obstype]
+    section = (lambda s: "" if s is None else _fits_text(s))
+    return cls(instrument=info.instrument, chip=chip, raw_file=os.path.basename(info.filename),
+               extension=info.extension, date_obs=info.date_obs, night=info.night.isoformat(),
+               exptime=info.exptime or 0.0, filter=info.filter or "",
+               object=info.object or "", airmass=info.airmass, ra=info.ra, dec=info.dec,
+               gain=info.gain, read_noise=info.read_noise, saturation=info.saturation,
+               overscan_section=section(info.overscan), data_section=section(info.data))
+
+
+def _fits_text(slices):
+    """``(rows, columns)`` numpy slices as a FITS section ``'[x1:x2,y1:y2]'``."""
+    rows, columns = slices
+    return f"[{columns.start + 1}:{columns.stop},{rows.start + 1}:{rows.stop}]"
+
+
+def _write_chip(path, hdul, extension, destination):
+    """Write the chip's HDU as a single-HDU FITS file: the primary header's cards, then
+    the chip's, and the data bytes copied verbatim (no rescaling, ever)."""
+    hdu = hdul[extension]
+    source = hdu.header
+    header = fits.Header([("SIMPLE", True, "conforms to FITS standard"),
+                          ("BITPIX", source["BITPIX"]), ("NAXIS", source["NAXIS"])])
+    for axis in range(1, source["NAXIS"] + 1):
+        header[f"NAXIS{axis}"] = source[f"NAXIS{axis}"]
+    for key in ("BSCALE", "BZERO"):
+        if key in source:
+            header[key] = source[key]
+    for card in (list(hdul[0].header.cards) if extension else []) + list(source.cards):
+        key = card.keyword
+        if key in _STRUCTURAL or key.startswith("NAXIS") or key == "":
+            continue
+        if key in ("COMMENT", "HISTORY"):
+            header.add_comment(card.value) if key == "COMMENT" else header.add_history(card.value)
+        else:
+            header[key] = (card.value, card.comment)
+    size = abs(source["BITPIX"]) // 8 * math.prod(
+        source[f"NAXIS{axis}"] for axis in range(1, source["NAXIS"] + 1))
+    with open(path, "rb") as raw:
+        raw.seek(hdu.fileinfo()["datLoc"])
+        data = raw.read(size)
+    with open(destination, "wb") as out:
+        out.write(header.tostring().encode("ascii"))
+        out.write(data)
+        out.write(b"\0" * (-len(data) % 2880))
+
+
+def _set_statistics(frame, path, info):
+    """Statistics of the data section in ADU, robust where it matters."""
+    data = fits.getdata(path).astype(np.float64)[info.data]
+    median = float(np.median(data))
+    frame.mean, frame.median = float(data.mean()), median
+    frame.stdev = float(1.482602218505602 * np.median(np.abs(data - median)))
+    frame.minimum, frame.maximum = float(data.min()), float(data.max())
