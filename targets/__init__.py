@@ -3,46 +3,77 @@ ProcessTarget (get/make/plan/lineage), the DPU that executes plans (serial, Dask
 concrete data products, instruments, the pure-numpy imaging algorithms, the simulator.
 
 Imports point downwards only: `targets` may import `persistence` and `dataserver`,
-never `awe`. So far it holds `DataObject`, and `ProcessTarget` with planning and the
-serial DPU.
+never `awe`.
+
+The imaging chain: `ingest` makes raw frames (`targets.raw`) and reference catalogues;
+`MasterBias`, `HotPixelMap`, `MasterFlat` and `ColdPixelMap` (`targets.calibration`)
+calibrate a chip's night; `CalibratedExposure` is one chip of a science exposure,
+calibrated and solved; `NightReport` reduces a whole night. The algorithms are in
+`targets.imaging`, the instruments in `targets.instruments`, the simulator in
+`targets.simulator`.
 """
 
 from .dataobject import DataObject, data_client, global_filename, set_data_client
 from .dependency import Dependency, dependency
 from .dpu import DaskDPU, Progress, SerialDPU
-from .errors import InstrumentError, MakeError, MissingInputError, TargetError
+from .errors import (AstrometryError, InstrumentError, MakeError, MissingInputError,
+                     PhotometryError, TargetError)
 from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
 from .process import CalibrationTarget, ProcessTarget, Reproduction, set_project_parameters
+from .raw import (Chip, RawBiasFrame, RawDarkFrame, RawFlatFrame, RawFrame,  # noqa: I001
+                  RawScienceFrame)
+from .reference import ReferenceCatalogue
+from .ingest import IngestReport, ingest
+from .calibration import ColdPixelMap, HotPixelMap, MasterBias, MasterFlat
+from .calibrated_exposure import CalibratedExposure
+from .night_report import NightReport
 
 __all__ = [
-    "MISSING_INPUT",
-    "NOT_CHECKED",
-    "OUTDATED",
-    "TO_BE_BUILT",
-    "UP_TO_DATE",
+    "AstrometryError",
+    "CalibratedExposure",
     "CalibrationTarget",
+    "Chip",
+    "ColdPixelMap",
     "DaskDPU",
     "DataObject",
     "Dependency",
+    "HotPixelMap",
+    "IngestReport",
     "InstrumentError",
     "Lineage",
     "LineageEdge",
+    "MISSING_INPUT",
     "MakeError",
+    "MasterBias",
+    "MasterFlat",
     "MissingInputError",
+    "NOT_CHECKED",
+    "NightReport",
     "Node",
+    "OUTDATED",
+    "PhotometryError",
     "Plan",
     "ProcessParameters",
     "ProcessTarget",
     "Progress",
+    "RawBiasFrame",
+    "RawDarkFrame",
+    "RawFlatFrame",
+    "RawFrame",
+    "RawScienceFrame",
+    "ReferenceCatalogue",
     "Reproduction",
     "SerialDPU",
+    "TO_BE_BUILT",
     "TargetError",
+    "UP_TO_DATE",
     "data_client",
     "dependency",
     "global_filename",
+    "ingest",
     "set_data_client",
     "set_project_parameters",
 ]

@@ -1,6 +1,7 @@
 """Errors of target processing."""
 
-__all__ = ["InstrumentError", "MakeError", "MissingInputError", "TargetError"]
+__all__ = ["AstrometryError", "InstrumentError", "MakeError", "MissingInputError",
+           "PhotometryError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -47,3 +48,13 @@ class InstrumentError(TargetError, ValueError):
     def __init__(self, message, *, filename=None, extension=None, keyword=None):
         super().__init__(message)
         self.filename, self.extension, self.keyword = filename, extension, keyword
+
+
+class AstrometryError(TargetError, ValueError):
+    """Raised if an exposure cannot be calibrated astrometrically; the message says why
+    (too few sources or matches, no significant pointing solution) and what to try."""
+
+
+class PhotometryError(TargetError, ValueError):
+    """Raised if an exposure cannot be calibrated photometrically; the message says why
+    and what to try."""

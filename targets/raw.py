@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from persistence import DBObject, commit_all, current_database, persistent
 
 from .dataobject import DataObject, global_filename
+from .instruments import night_of, night_window
 
 __all__ = ["Chip", "RawBiasFrame", "RawDarkFrame", "RawFlatFrame", "RawFrame",
            "RawScienceFrame", "local_night"]
@@ -67,12 +68,7 @@ def local_night(chip, time):
     """``(start, end)`` in UTC of the night of ``time`` at ``chip``'s observatory: local
     noon to the next local noon (23 or 25 hours around a daylight-saving change)."""
     zone = chip.tzinfo()
-    local = time.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
-    night = (local - datetime.timedelta(hours=12)).date()
-    start, end = (datetime.datetime.combine(day, datetime.time(12), tzinfo=zone)
-                  for day in (night, night + datetime.timedelta(days=1)))
-    return tuple(t.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-                 for t in (start, end))
+    return night_window(night_of(time, zone), zone)
 
 
 class RawFrame(DataObject):

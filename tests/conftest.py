@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import persistence
 from persistence.errors import first_line
+from targets.simulator import simulate
 
 POSTGRESQL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 """Where the tests create their PostgreSQL database when ``AWE_TEST_POSTGRESQL`` is unset."""
@@ -89,3 +90,16 @@ def db(request, tmp_path):
     database = persistence.connect(url)
     yield database
     database.close()
+
+
+NIGHT = dict(nights=1, chips=2, size=(1024, 1024), seed=11, fields=1, dithers=2,
+             star_density=40.0)
+"""A small simulated night: 2 chips of 1024 x 1024, 10 biases, 3 darks, 7 flats in g and
+r, 4 exposures of a field rich enough in stars (40 per square arcminute) for astrometry
+and photometry."""
+
+
+@pytest.fixture(scope="session")
+def simulated_night(tmp_path_factory):
+    """The raw files, truth and reference catalogue of `NIGHT` (made once)."""
+    return simulate(tmp_path_factory.mktemp("night"), **NIGHT)

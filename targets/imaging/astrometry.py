@@ -30,7 +30,7 @@ from scipy import ndimage, stats
 from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
-from targets.errors import TargetError
+from ..errors import AstrometryError
 
 __all__ = [
     "AstrometricSolution",
@@ -49,11 +49,6 @@ __all__ = [
 
 _SEP_MASKED = 0x20 | 0x40
 """sep's aperture flags APER_HASMASKED and APER_ALLMASKED."""
-
-
-class AstrometryError(TargetError, ValueError):
-    """Raised if an exposure cannot be calibrated astrometrically; the message says why
-    (too few sources or matches, no significant pointing solution) and what to try."""
 
 
 # --------------------------------------------------------------------------- background

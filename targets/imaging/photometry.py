@@ -22,8 +22,8 @@ import sep
 from astropy.stats import sigma_clip
 from scipy.spatial import cKDTree
 
-from targets.errors import TargetError
-from targets.imaging.astrometry import _as_sep_image, _error_column, measure_background
+from ..errors import PhotometryError
+from .astrometry import _as_sep_image, _error_column, measure_background
 
 __all__ = [
     "ApertureCorrection",
@@ -34,11 +34,6 @@ __all__ = [
     "zeropoint",
     "zeropoint_from_matches",
 ]
-
-
-class PhotometryError(TargetError, ValueError):
-    """Raised if an exposure cannot be calibrated photometrically; the message says why
-    and what to try."""
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ __all__ = [
     "Instrument",
     "builtin_instruments",
     "instrument_for",
+    "night_of",
+    "night_window",
     "read_frames",
 ]
 
@@ -254,21 +256,12 @@ class Instrument:
         return datetime.timezone(datetime.timedelta(minutes=round(longitude * 4)))
 
     def night(self, date_obs, header=None):
-        """The night of ``date_obs`` (UTC): the local date at the start of the noon-to-noon
-        local night that contains it."""
-        local = _as_utc(date_obs).astimezone(self.timezone(header))
-        return (local - datetime.timedelta(hours=12)).date()
+        """The night of ``date_obs`` (UTC): see `night_of`."""
+        return night_of(date_obs, self.timezone(header))
 
     def night_window(self, night, header=None):
-        """``(start, end)`` in UTC (naive) of ``night``: local noon to the next local noon.
-
-        Around a daylight-saving change the window lasts 23 or 25 hours.
-        """
-        zone = self.timezone(header)
-        start, end = (datetime.datetime.combine(day, _NOON, tzinfo=zone)
-                      for day in (night, night + datetime.timedelta(days=1)))
-        return tuple(t.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-                     for t in (start, end))
+        """``(start, end)`` in UTC (naive) of ``night``: see `night_window`."""
+        return night_window(night, self.timezone(header))
 
     # -- reading frames ------------------------------------------------------------
 
@@ -496,6 +489,23 @@ class _Lookup:
                 f"image; correct it in the header or the instrument file ({_DOCS})",
                 filename=self.filename, extension=self.extension, keyword=keyword)
         return rows, cols
+
+
+def night_of(time, zone):
+    """The night of ``time`` (UTC, naive or aware) in time zone ``zone``: the local date
+    at the start of the noon-to-noon local night that contains it."""
+    local = _as_utc(time).astimezone(zone)
+    return (local - datetime.timedelta(hours=12)).date()
+
+
+def night_window(night, zone):
+    """``(start, end)`` in UTC (naive) of ``night`` in time zone ``zone``: local noon to
+    the next local noon. Around a daylight-saving change the window lasts 23 or 25 hours.
+    """
+    start, end = (datetime.datetime.combine(day, _NOON, tzinfo=zone)
+                  for day in (night, night + datetime.timedelta(days=1)))
+    return tuple(t.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+                 for t in (start, end))
 
 
 def builtin_instruments():
