@@ -18,6 +18,7 @@ import targets.simulator
 
 from .. import __version__
 from ..config import awe_home, data_servers, database_url
+from ..environment import connect
 from ._init import init_database
 from ._targets import get_target, parse_pars, plan_target
 
@@ -176,6 +177,31 @@ def _parse_size(text):
     if len(values) != 2:
         raise ValueError(f"--size {text!r}: give it as NXxNY, e.g. 1024x1024")
     return tuple(values)
+
+
+@main.command(name="ingest")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...")
+@click.option("--instrument", "instruments", multiple=True, metavar="FILE",
+              help="An instrument file to try before the built-in ones (repeatable).")
+@click.pass_context
+def ingest_command(ctx, paths, instruments):
+    """Ingest raw FITS files (one raw frame per chip) and reference catalogues (.ecsv).
+
+    Each file is committed whole or not at all; a file that cannot be read is reported
+    and the others go on (exit code 1 if any failed). Ingesting a file again does nothing.
+
+    \b
+    Example:
+        awe ingest sim/raw/2024-03-11/*.fits sim/reference/reference.ecsv
+    """
+    with _user_errors(ctx):
+        connect()
+        with click.progressbar(length=len(paths), label="ingesting", file=sys.stderr) as bar:
+            report = targets.ingest(paths, instruments=instruments,
+                                    progress=lambda _path: bar.update(1))
+    click.echo(str(report))
+    if report.failed:
+        ctx.exit(1)
 
 
 @main.group(name="dataserver")
