@@ -4,10 +4,10 @@ Overscan, trim, de-bias, flat-field; hot, cold, saturated and cosmic-ray pixels 
 a weight map; the background; an astrometric solution against the reference catalogue;
 a photometric zeropoint; image statistics and seeing. The file holds the science image
 (primary HDU, with the solved WCS and the calibration in its header), ``WEIGHT``
-(inverse variance, ADU⁻²) and ``MASK`` (the bits of `MASK_BITS`).
+(inverse variance, ADU⁻²) and ``MASK`` (the bits of `MASK_BITS`). The arithmetic is
+`targets.imaging.reduce.calibrate_science`.
 """
 
-import dataclasses
 import datetime
 import warnings
 
@@ -17,13 +17,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from persistence import persistent
 
-from .calibration import (ColdPixelMap, HotPixelMap, MasterBias, MasterFlat,
-                          overscan_corrected, robust_sigma)
+from .calibration import ColdPixelMap, HotPixelMap, MasterBias, MasterFlat
 from .dependency import dependency
-from .imaging.astrometry import measure_background, seeing_fwhm, solve_astrometry
-from .imaging.ccd import divide_flat, fits_section, saturated_pixels, subtract_bias, weight_map
-from .imaging.cosmics import cosmic_rays
-from .imaging.photometry import aperture_correction, zeropoint_from_matches
+from .imaging.reduce import MASK_BITS, calibrate_science, telescope_wcs
 from .parameters import ProcessParameters
 from .process import ProcessTarget
 from .raw import Chip, RawScienceFrame
@@ -31,17 +27,14 @@ from .reference import ReferenceCatalogue
 
 __all__ = ["MASK_BITS", "CalibratedExposure"]
 
-MASK_BITS = {"hot": 1, "cold": 2, "saturated": 4, "cosmic": 8, "no_flat": 16}
-"""Bits of the ``MASK`` extension: why a pixel carries no information (weight 0)."""
 
-
-def _calibration(cls, **extra):
-    """Selectors of the ``cls`` calibration for the raw frame being calibrated."""
+def _calibration(*also):
+    """Selectors of a calibration of the raw frame being calibrated: its chip and time,
+    and the raw frame's attributes named in ``also``."""
     def selectors(s):
         raw = s["raw"]
-        found = {"chip": raw.chip, "time": raw.date_obs}
-        found.update({name: getattr(raw, name) for name in extra})
-        return found
+        return {"chip": raw.chip, "time": raw.date_obs,
+                **{name: getattr(raw, name) for name in also}}
     return selectors
 
 
@@ -69,12 +62,12 @@ class CalibratedExposure(ProcessTarget):
 
     raw = dependency("The raw science frame", RawScienceFrame,
                      query=lambda s: RawScienceFrame.object_id == s["raw"].object_id)
-    bias = dependency("Master bias of the night", MasterBias, selectors=_calibration(MasterBias))
+    bias = dependency("Master bias of the night", MasterBias, selectors=_calibration())
     flat = dependency("Master flat of the night and filter", MasterFlat,
-                      selectors=_calibration(MasterFlat, filter=True))
-    hot = dependency("Hot pixels", HotPixelMap, selectors=_calibration(HotPixelMap))
+                      selectors=_calibration("filter"))
+    hot = dependency("Hot pixels", HotPixelMap, selectors=_calibration())
     cold = dependency("Cold pixels", ColdPixelMap,
-                      selectors=_calibration(ColdPixelMap, filter=True))
+                      selectors=_calibration("filter"))
     reference = dependency("Reference catalogue covering the pointing", ReferenceCatalogue,
                            query=lambda s: ReferenceCatalogue.covering(s["raw"].ra,
                                                                        s["raw"].dec))
@@ -106,56 +99,32 @@ class CalibratedExposure(ProcessTarget):
 
     def make(self, workdir):
         pars, raw = self.process_parameters, self.raw
-        image = overscan_corrected(raw)
         with fits.open(raw.retrieve(), memmap=False) as hdul:
-            header = hdul[0].header
-            trimmed_raw = hdul[0].data[fits_section(raw.data_section)]
-        flat = fits.getdata(self.flat.retrieve())
-        science = divide_flat(subtract_bias(image, fits.getdata(self.bias.retrieve())), flat)
-        mask = np.zeros(science.shape, np.uint8)
-        mask[fits.getdata(self.hot.retrieve()) != 0] |= MASK_BITS["hot"]
-        mask[fits.getdata(self.cold.retrieve()) != 0] |= MASK_BITS["cold"]
-        mask[saturated_pixels(trimmed_raw, raw.saturation)] |= MASK_BITS["saturated"]
-        mask[~np.isfinite(science)] |= MASK_BITS["no_flat"]
-        science = np.where(mask != 0, 0, science).astype(np.float32)
-        background = measure_background(science, mask != 0)
-        cosmics = cosmic_rays(science, gain=raw.gain, read_noise=raw.read_noise,
-                              sigma_clip=pars.cosmic_sigma, background=background.level,
-                              mask=mask != 0)
-        mask[cosmics] |= MASK_BITS["cosmic"]
-        bad = mask != 0
-        science[bad] = 0
-        weight = weight_map(science, flat=flat, gain=raw.gain, read_noise=raw.read_noise,
-                            mask=bad, sky=background.level).astype(np.float32)
-
-        reference = self.reference.table()
-        solution = solve_astrometry(science, reference, _header_wcs(header, raw),
-                                    mask=bad, weight=weight, background=background,
-                                    saturation=raw.saturation, gain=raw.gain,
-                                    threshold=pars.detection_sigma,
-                                    search_radius=pars.search_radius)
-        sources = solution.sources
-        correction = aperture_correction(science, sources, mask=bad, background=background,
-                                         min_snr=pars.aperture_min_snr)
-        zp = zeropoint_from_matches(sources, reference, _used_pairs(solution),
-                                    mag_column=raw.filter, exptime=raw.exptime,
-                                    aperture_correction=correction)
-        seeing = seeing_fwhm(sources, solution.wcs)
-
-        ny, nx = science.shape
-        centre = solution.wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
-        self.ra, self.dec = float(centre[0]), float(centre[1])
-        self.background = float(np.median(background.level))
-        self.background_rms = float(np.median(background.rms))
-        self.seeing = float(seeing.fwhm_arcsec)
+            header, pixels = hdul[0].header, hdul[0].data
+        result = calibrate_science(
+            pixels, overscan=raw.overscan_section, data=raw.data_section,
+            bias=fits.getdata(self.bias.retrieve()), flat=fits.getdata(self.flat.retrieve()),
+            hot=fits.getdata(self.hot.retrieve()), cold=fits.getdata(self.cold.retrieve()),
+            saturation=raw.saturation, gain=raw.gain, read_noise=raw.read_noise,
+            reference=self.reference.table(), wcs_guess=telescope_wcs(header, raw.data_section),
+            filter=raw.filter, exptime=raw.exptime, cosmic_sigma=pars.cosmic_sigma,
+            detection_sigma=pars.detection_sigma, search_radius=pars.search_radius,
+            aperture_min_snr=pars.aperture_min_snr)
+        solution, zeropoint = result.astrometry, result.zeropoint
+        ny, nx = result.science.shape
+        self.ra, self.dec = map(float, solution.wcs.pixel_to_world_values((nx - 1) / 2,
+                                                                          (ny - 1) / 2))
+        self.background = float(np.median(result.background.level))
+        self.background_rms = float(np.median(result.background.rms))
+        self.seeing = float(result.seeing.fwhm_arcsec)
         self.astrometric_rms, self.n_reference_stars = float(solution.rms), int(solution.n_stars)
         self.sip_degree = int(solution.sip_degree)
-        self.zeropoint, self.zeropoint_error = float(zp.value), float(zp.error)
-        self.n_zeropoint_stars = int(zp.n_stars)
-        self.masked_fraction = float(bad.mean())
-        return self._write(workdir / "calibrated.fits", science, weight, mask, solution.wcs)
+        self.zeropoint, self.zeropoint_error = float(zeropoint.value), float(zeropoint.error)
+        self.n_zeropoint_stars = int(zeropoint.n_stars)
+        self.masked_fraction = float(np.mean(result.mask != 0))
+        return self._write(workdir / "calibrated.fits", result, solution.wcs)
 
-    def _write(self, path, science, weight, mask, wcs):
+    def _write(self, path, result, wcs):
         header = wcs.to_header(relax=True)
         for key, value, comment in [
                 ("OBJECT", self.object, "Target"), ("FILTER", self.filter, "Filter"),
@@ -171,9 +140,9 @@ class CalibratedExposure(ProcessTarget):
                 ("MAGZP", self.zeropoint, "mag = -2.5 log10(ADU/s) + MAGZP"),
                 ("MAGZPERR", self.zeropoint_error, "Zeropoint error [mag]")]:
             header[key] = (value, comment)
-        fits.HDUList([fits.PrimaryHDU(science, header),
-                      fits.ImageHDU(weight, name="WEIGHT"),
-                      fits.ImageHDU(mask, name="MASK")]).writeto(path)
+        fits.HDUList([fits.PrimaryHDU(result.science, header),
+                      fits.ImageHDU(result.weight, name="WEIGHT"),
+                      fits.ImageHDU(result.mask, name="MASK")]).writeto(path)
         return path
 
     def verify(self, path):
@@ -196,26 +165,4 @@ class CalibratedExposure(ProcessTarget):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
             return WCS(fits.getheader(self.retrieve()))
-
-
-def _header_wcs(header, raw):
-    """The telescope's WCS from the raw header, moved to the trimmed image's pixels."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header)
-    if not wcs.has_celestial:
-        raise ValueError(f"{raw.raw_file}[{raw.extension}] has no celestial WCS in its "
-                         "header; the astrometric solution starts from the telescope's")
-    rows, columns = fits_section(raw.data_section)
-    wcs.wcs.crpix -= [columns.start, rows.start]
-    return wcs.celestial
-
-
-def _used_pairs(solution):
-    """The matches that survived the astrometric fit's outlier rejection."""
-    keep = np.asarray(solution.used, bool)
-    m = solution.matches
-    return dataclasses.replace(m, source_index=np.asarray(m.source_index)[keep],
-                               reference_index=np.asarray(m.reference_index)[keep],
-                               separation=np.asarray(m.separation)[keep])
 

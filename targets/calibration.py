@@ -13,28 +13,19 @@ from astropy.io import fits
 from persistence import persistent
 
 from .dependency import dependency
-from .imaging.ccd import fits_section, normalise, subtract_bias, subtract_overscan, trim
-from .imaging.combine import combine
-from .imaging.pixelmaps import cold_pixels, hot_pixels
+from .imaging.reduce import (cold_pixel_map, hot_pixel_map, master_bias, master_flat,
+                             prepare, read_noise, robust_sigma)
 from .parameters import ProcessParameters
 from .process import CalibrationTarget
 from .raw import Chip, RawBiasFrame, RawDarkFrame, RawFlatFrame, local_night
 
-__all__ = ["ColdPixelMap", "HotPixelMap", "MasterBias", "MasterFlat",
-           "overscan_corrected"]
-
-MAD_TO_SIGMA = 1.482602218505602
-"""Standard deviation of a normal distribution per unit of median absolute deviation."""
+__all__ = ["ColdPixelMap", "HotPixelMap", "MasterBias", "MasterFlat", "prepared",
+           "write_image"]
 
 
-def overscan_corrected(frame):
-    """The raw frame's pixels (float32 ADU), overscan subtracted and trimmed to the data
-    section: the first step of every reduction."""
-    with fits.open(frame.retrieve(), memmap=False) as hdul:
-        image = hdul[0].data
-        if frame.overscan_section:
-            image = subtract_overscan(image, fits_section(frame.overscan_section))
-        return trim(image, fits_section(frame.data_section)).astype(np.float32)
+def prepared(frame):
+    """The raw frame's pixels, overscan-corrected and trimmed (`imaging.reduce.prepare`)."""
+    return prepare(fits.getdata(frame.retrieve()), frame.overscan_section, frame.data_section)
 
 
 def write_image(path, data, cards, extensions=()):
@@ -48,13 +39,6 @@ def write_image(path, data, cards, extensions=()):
     hdus += [fits.ImageHDU(array, name=name) for name, array in extensions]
     fits.HDUList(hdus).writeto(path)
     return path
-
-
-def robust_sigma(values):
-    """1.4826 × the median absolute deviation: a standard deviation that outliers do
-    not pull."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
 
 
 class ChipCalibration(CalibrationTarget):
@@ -128,14 +112,9 @@ class MasterBias(ChipCalibration):
                              f"{self.timestamp_start:%Y-%m-%d %H:%M} UTC, fewer than "
                              f"min_frames={pars.min_frames}; observe more, or lower "
                              "MasterBias.min_frames")
-        images = [overscan_corrected(f) for f in frames]
-        result = combine(images, method=pars.method, clip="sigma",
-                         sigma_lower=pars.sigma, sigma_upper=pars.sigma)
-        master = result.data.astype(np.float32)
-        # The difference of two biases holds read noise only: its scatter / sqrt(2).
-        pairs = [robust_sigma(a - b) / np.sqrt(2) for a, b in zip(images[::2], images[1::2])]
-        gain = frames[0].gain or 1.0
-        self.read_noise = float(np.median(pairs) * gain)
+        images = [prepared(f) for f in frames]
+        master = master_bias(images, method=pars.method, sigma=pars.sigma)
+        self.read_noise = read_noise(images, frames[0].gain or 1.0)
         self.level, self.stdev = float(master.mean()), robust_sigma(master)
         self.n_frames = len(frames)
         return write_image(workdir / "masterbias.fits", master, [
@@ -176,14 +155,9 @@ class HotPixelMap(ChipCalibration):
     n_hot = persistent("Number of hot pixels", int, 0)
 
     def make(self, workdir):
-        master = fits.getdata(self.bias.retrieve())
-        if self.raw_darks:
-            darks = [subtract_bias(overscan_corrected(f), master) / max(f.exptime, 1e-3)
-                     for f in self.raw_darks]
-            image = combine(darks, method="median", clip=None).data
-        else:
-            image = master
-        hot = hot_pixels(image, sigma=self.process_parameters.sigma)
+        darks = self.raw_darks
+        hot = hot_pixel_map(fits.getdata(self.bias.retrieve()), [prepared(f) for f in darks],
+                            [f.exptime for f in darks], sigma=self.process_parameters.sigma)
         self.n_hot = int(hot.sum())
         return write_image(workdir / "hotpixels.fits", hot.astype(np.uint8), [
             ("OBJECT", "HotPixelMap", "AWE product: 1 = hot pixel"),
@@ -231,12 +205,8 @@ class MasterFlat(ChipCalibration):
                              f"{self.timestamp_start:%Y-%m-%d %H:%M} UTC, fewer than "
                              f"min_frames={pars.min_frames}; observe more flats, or lower "
                              "MasterFlat.min_frames or min_level")
-        master_bias = fits.getdata(self.bias.retrieve())
-        flats = [normalise(subtract_bias(overscan_corrected(f), master_bias))
-                 for f in frames]
-        result = combine(flats, method=pars.method, clip="sigma",
-                         sigma_lower=pars.sigma, sigma_upper=pars.sigma)
-        flat = normalise(result.data).astype(np.float32)
+        flat = master_flat([prepared(f) for f in frames], fits.getdata(self.bias.retrieve()),
+                           method=pars.method, sigma=pars.sigma)
         self.n_frames = len(frames)
         self.stdev = robust_sigma(flat)
         self.outlier_fraction = float(np.mean(np.abs(flat - 1) > 0.1))
@@ -274,7 +244,8 @@ class ColdPixelMap(ChipCalibration):
 
     def make(self, workdir):
         pars = self.process_parameters
-        cold = cold_pixels(fits.getdata(self.flat.retrieve()), low=pars.low, sigma=pars.sigma)
+        cold = cold_pixel_map(fits.getdata(self.flat.retrieve()), low=pars.low,
+                              sigma=pars.sigma)
         self.n_cold = int(cold.sum())
         return write_image(workdir / "coldpixels.fits", cold.astype(np.uint8), [
             ("OBJECT", "ColdPixelMap", "AWE product: 1 = cold pixel"),
