@@ -19,6 +19,7 @@ from dataserver import file_checksum
 from persistence import commit_all
 
 from .errors import InstrumentError
+from .imaging.reduce import MAD_TO_SIGMA
 from .instruments import read_frames
 from .raw import RAW_CLASSES, Chip, RawFrame, timezone_name
 from .reference import ReferenceCatalogue, read_reference
@@ -104,7 +105,7 @@ def _ingest_file(path, instruments):
                         filename=path, extension=info.extension)
                 old.append(existing)
                 continue
-            _set_statistics(frame, copy, info)
+            _set_statistics(frame, hdul[info.extension], info)
             frame.store(copy)
             new.append(frame)
     commit_all(new)
@@ -169,10 +170,14 @@ def _write_chip(path, hdul, extension, destination):
         out.write(b"\0" * (-len(data) % 2880))
 
 
-def _set_statistics(frame, path, info):
-    """Statistics of the data section in ADU, robust where it matters."""
-    data = fits.getdata(path).astype(np.float64)[info.data]
+def _set_statistics(frame, hdu, info):
+    """Statistics of the data section in ADU, robust where it matters. ``hdu`` was read
+    unscaled: scale it here, in float32 (exact for 16-bit data)."""
+    data = hdu.data[info.data].astype(np.float32)
+    scale, zero = hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
+    if (scale, zero) != (1, 0):
+        data = data * np.float32(scale) + np.float32(zero)
     median = float(np.median(data))
-    frame.mean, frame.median = float(data.mean()), median
-    frame.stdev = float(1.482602218505602 * np.median(np.abs(data - median)))
+    frame.mean, frame.median = float(data.mean(dtype=np.float64)), median
+    frame.stdev = float(MAD_TO_SIGMA * np.median(np.abs(data - np.float32(median))))
     frame.minimum, frame.maximum = float(data.min()), float(data.max())

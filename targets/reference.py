@@ -18,6 +18,10 @@ REQUIRED_COLUMNS = ("ra", "dec", "ra_error", "dec_error")
 comes with ``<filter>_error``."""
 
 
+_parsed = {}
+"""Reference tables parsed so far, by file checksum."""
+
+
 class ReferenceCatalogue(DataObject):
     """A table of reference stars (ECSV), selected by the sky area it covers.
 
@@ -41,8 +45,14 @@ class ReferenceCatalogue(DataObject):
                                suffix=self.filename_suffix)
 
     def table(self):
-        """The stars, as an `astropy.table.Table`."""
-        return Table.read(self.retrieve(), format="ascii.ecsv")
+        """The stars, as an `astropy.table.Table` (a copy of a table parsed once per
+        process: every exposure of a field asks for it)."""
+        parsed = _parsed.get(self.checksum)
+        if parsed is None:
+            if len(_parsed) >= 8:
+                _parsed.clear()
+            parsed = _parsed[self.checksum] = Table.read(self.retrieve(), format="ascii.ecsv")
+        return parsed.copy()
 
     @classmethod
     def covering(cls, ra, dec):

@@ -105,6 +105,8 @@ _OBSERVATION_KEYS = ("obstype", "date_obs", "time_obs", "mjd_obs", "exptime", "f
                      "object", "airmass", "ra", "dec")
 _DETECTOR_KEYS = ("name", "gain", "read_noise", "saturation", "overscan", "data")
 _NOON = datetime.time(12)
+_loaded = {}
+"""Instruments loaded so far, by file path and modification time."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,14 +216,19 @@ class Instrument:
                 f"no instrument {text!r}: it is neither a built-in instrument "
                 f"({', '.join(builtin_instruments())}) nor an instrument file; give the "
                 f"path of a YAML file ({_DOCS})", filename=text)
-        try:
-            with open(path, encoding="utf-8") as stream:
-                spec = yaml.safe_load(stream)
-        except yaml.YAMLError as err:
-            raise InstrumentError(
-                f"instrument file {path} is not valid YAML: {' '.join(str(err).split())}; "
-                f"fix it ({_DOCS})", filename=path) from err
-        return cls(spec, path)
+        # Ingest asks once per raw file: parse a file again only when it changed.
+        key = (os.path.abspath(path), os.stat(path).st_mtime_ns)
+        found = _loaded.get(key)
+        if found is None:
+            try:
+                with open(path, encoding="utf-8") as stream:
+                    spec = yaml.safe_load(stream)
+            except yaml.YAMLError as err:
+                raise InstrumentError(
+                    f"instrument file {path} is not valid YAML: {' '.join(str(err).split())}; "
+                    f"fix it ({_DOCS})", filename=path) from err
+            found = _loaded[key] = cls(spec, path)
+        return found
 
     # -- matching ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import datetime
 from persistence import DBObject, persistent
 
 
-class Chip(DBObject):
+class Ccd(DBObject):
     """A CCD."""
 
     name = persistent("CCD name", str, "")
@@ -27,7 +27,7 @@ class ImageStatistics(DBObject):
 class Frame(DBObject):
     """An image of one CCD."""
 
-    chip = persistent("The CCD", Chip, None)
+    chip = persistent("The CCD", Ccd, None)
     filter = persistent("The filter", Filter, None)
     imstat = persistent("Image statistics", ImageStatistics, None)
     exptime = persistent("Exposure time [s]", float, 0.0)
@@ -61,7 +61,7 @@ def night(start=datetime.datetime(2026, 3, 1, 20, 0)):
     """
     from persistence import commit_all
 
-    chips = [Chip(name="ccd50"), Chip(name="ccd51")]
+    chips = [Ccd(name="ccd50"), Ccd(name="ccd51")]
     filters = [Filter(name="r"), Filter(name="g")]
     flat = Frame(chip=chips[0], filter=filters[0], exptime=2.0, object_name="FLAT",
                  imstat=ImageStatistics(mean=20000.0, stdev=150.0))

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 import persistence
 from persistence import commit_all
-from tests.persistence.models import Chip, Frame, ImageStatistics, ReducedFrame
+from tests.persistence.models import Ccd, Frame, ImageStatistics, ReducedFrame
 
 
 def count_rows(db, table):
@@ -14,33 +14,33 @@ def count_rows(db, table):
 
 
 def test_commit_writes_new_referenced_objects(db):
-    chip = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
     raws = [Frame(chip=chip, imstat=ImageStatistics(stdev=float(i))) for i in range(3)]
     reduced = ReducedFrame(chip=chip, raw_frames=raws, flat=Frame(chip=chip))
     reduced.commit()
     for obj in (chip, *raws, reduced, reduced.flat, *(r.imstat for r in raws)):
         assert obj.is_committed and obj.object_id is not None
-    assert count_rows(db, "chip") == 1
+    assert count_rows(db, "ccd") == 1
     assert count_rows(db, "frame") == 5
     assert count_rows(db, "imagestatistics") == 3
     assert count_rows(db, "reducedframe__raw_frames") == 3
 
 
 def test_commit_of_committed_reference_does_not_write_it_again(db):
-    chip = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
     chip.commit()
     Frame(chip=chip).commit()
-    Frame(chip=Chip(object_id=chip.object_id)).commit()
-    assert count_rows(db, "chip") == 1
+    Frame(chip=Ccd(object_id=chip.object_id)).commit()
+    assert count_rows(db, "ccd") == 1
     assert len(Frame.chip == chip) == 2
 
 
 def test_commit_twice_is_harmless(db):
-    chip = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
     chip.commit()
     first = chip.object_id
     chip.commit()
-    assert chip.object_id == first and count_rows(db, "chip") == 1
+    assert chip.object_id == first and count_rows(db, "ccd") == 1
 
 
 def test_commit_all_writes_many_objects_in_one_transaction(db):
@@ -53,10 +53,10 @@ def test_commit_all_writes_many_objects_in_one_transaction(db):
 
 
 def test_failed_commit_writes_nothing_and_leaves_objects_new(db):
-    chip = Chip(name="gone")
+    chip = Ccd(name="gone")
     chip.commit()
     with db.engine.begin() as conn:  # the chip disappears behind our back
-        conn.execute(sa.text("DELETE FROM chip WHERE object_id = :i"), {"i": chip.object_id})
+        conn.execute(sa.text("DELETE FROM ccd WHERE object_id = :i"), {"i": chip.object_id})
         conn.execute(sa.text("DELETE FROM dbobject WHERE object_id = :i"), {"i": chip.object_id})
     rows_before = {t: count_rows(db, t) for t in ("dbobject", "frame", "imagestatistics")}
     frame = Frame(chip=chip, imstat=ImageStatistics(mean=1.0))
@@ -66,7 +66,7 @@ def test_failed_commit_writes_nothing_and_leaves_objects_new(db):
     assert {t: count_rows(db, t) for t in rows_before} == rows_before
     assert frame.object_id is None and not frame.is_committed
     assert frame.imstat.object_id is None and not frame.imstat.is_committed
-    frame.chip = Chip(name="back")  # mend it and commit again
+    frame.chip = Ccd(name="back")  # mend it and commit again
     frame.commit()
     assert Frame(object_id=frame.object_id).chip.name == "back"
 
@@ -87,11 +87,11 @@ def test_list_mutated_in_place_is_checked_at_commit(db):
 
 def test_context_sets_owner_project_privileges_unless_given(db):
     db.context = persistence.Context(user="carol", project="VIKING", privileges=3)
-    mine = Chip(name="a")
-    theirs = Chip(name="b", owner="dave", project="KIDS", privileges=1)
+    mine = Ccd(name="a")
+    theirs = Ccd(name="b", owner="dave", project="KIDS", privileges=1)
     commit_all([mine, theirs])
     assert (mine.owner, mine.project, mine.privileges) == ("carol", "VIKING", 3)
-    loaded = Chip(object_id=theirs.object_id)
+    loaded = Ccd(object_id=theirs.object_id)
     assert (loaded.owner, loaded.project, loaded.privileges) == ("dave", "KIDS", 1)
 
 

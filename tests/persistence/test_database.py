@@ -10,9 +10,9 @@ from persistence import database
 def test_engine_is_exposed_for_event_listeners(db):
     seen = []
     sa.event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-    from tests.persistence.models import Chip
+    from tests.persistence.models import Ccd
 
-    len(Chip.all())
+    len(Ccd.all())
     assert any("count" in statement.lower() for statement in seen)
 
 
@@ -60,18 +60,18 @@ def test_display_url_keeps_what_the_user_wrote(db):
 
 
 def test_reading_asks_every_question_on_one_connection(db):
-    from tests.persistence.models import Chip
+    from tests.persistence.models import Ccd
 
-    persistence.commit_all([Chip(name="ccd50")])
+    persistence.commit_all([Ccd(name="ccd50")])
     checkouts = []
     sa.event.listen(db.engine, "checkout", lambda *args: checkouts.append(args))
     with db.reading():
-        assert [c.name for c in Chip.all()] == ["ccd50"]
+        assert [c.name for c in Ccd.all()] == ["ccd50"]
         with db.reading():  # nested: the same connection
-            assert len(Chip.name == "ccd50") == 1
-        persistence.commit_all([Chip(name="ccd51")])  # on a connection of its own
-        seen_inside = sorted(c.name for c in Chip.all())
+            assert len(Ccd.name == "ccd50") == 1
+        persistence.commit_all([Ccd(name="ccd51")])  # on a connection of its own
+        seen_inside = sorted(c.name for c in Ccd.all())
     assert len(checkouts) == 2, "one for the reads, one for the commit"
     if db.dialect == "postgresql":
         assert seen_inside == ["ccd50"], "one repeatable-read snapshot"
-    assert sorted(c.name for c in Chip.all()) == ["ccd50", "ccd51"]
+    assert sorted(c.name for c in Ccd.all()) == ["ccd50", "ccd51"]

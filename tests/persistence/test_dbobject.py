@@ -8,7 +8,7 @@ import pytest
 
 import persistence
 from persistence import DBObject, persistent
-from tests.persistence.models import (CalibratedFrame, Chip, Frame, ImageStatistics,
+from tests.persistence.models import (CalibratedFrame, Ccd, Frame, ImageStatistics,
                                       ReducedFrame, night)
 
 
@@ -72,9 +72,9 @@ def test_object_id_is_unique_across_classes(db):
 def test_every_object_has_creation_date_and_context_columns(db):
     db.context = persistence.Context(user="alice", project="KIDS", privileges=2)
     before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    chip = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
     chip.commit()
-    loaded = Chip(object_id=chip.object_id)
+    loaded = Ccd(object_id=chip.object_id)
     assert (loaded.owner, loaded.project, loaded.privileges) == ("alice", "KIDS", 2)
     assert before - datetime.timedelta(seconds=1) <= loaded.creation_date
     assert loaded.creation_date <= datetime.datetime.now(datetime.timezone.utc).replace(
@@ -87,7 +87,7 @@ def test_loading_by_base_class_gives_the_subclass(db):
     assert type(calibrated) is CalibratedFrame
     assert calibrated.zeropoint == 25.1
     assert calibrated.flat.object_id == objects["flat"].object_id
-    assert type(DBObject(object_id=objects["chips"][0].object_id)) is Chip
+    assert type(DBObject(object_id=objects["chips"][0].object_id)) is Ccd
 
 
 def test_loading_missing_object_fails(db):
@@ -96,9 +96,9 @@ def test_loading_missing_object_fails(db):
 
 
 def test_loading_as_wrong_class_fails(db):
-    chip = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
     chip.commit()
-    with pytest.raises(LookupError, match=f"object {chip.object_id} is a Chip, not a Frame"):
+    with pytest.raises(LookupError, match=f"object {chip.object_id} is a Ccd, not a Frame"):
         Frame(object_id=chip.object_id)
 
 
@@ -118,7 +118,7 @@ def test_int_is_accepted_for_float():
     ("nexp", 2.5, "int"),
     ("object_name", 5, "str"),
     ("date_obs", "2026-03-01", "datetime"),
-    ("chip", ImageStatistics(), "Chip"),
+    ("chip", ImageStatistics(), "Ccd"),
     ("dither_offsets", [1.0, "x"], "list of float"),
     ("dither_offsets", 1.0, "list of float"),
 ])
@@ -151,7 +151,7 @@ def test_committed_object_is_immutable(db):
         frame.exptime = 60.0
     loaded = Frame(object_id=frame.object_id)
     with pytest.raises(AttributeError):
-        loaded.chip = Chip()
+        loaded.chip = Ccd()
     assert loaded.exptime == 30.0
 
 
@@ -196,13 +196,13 @@ def test_mutable_reference_may_point_to_a_new_object(db):
 
 
 def test_equality_is_identity_in_the_database(db):
-    chip = Chip(name="ccd50")
-    other = Chip(name="ccd50")
+    chip = Ccd(name="ccd50")
+    other = Ccd(name="ccd50")
     assert chip != other
     chip.commit()
-    same = Chip(object_id=chip.object_id)
+    same = Ccd(object_id=chip.object_id)
     assert same == chip and hash(same) == hash(chip)
-    assert same != Chip(object_id=night()["chips"][0].object_id)
+    assert same != Ccd(object_id=night()["chips"][0].object_id)
 
 
 def test_persistent_properties_are_introspectable():
@@ -229,8 +229,8 @@ def test_redeclaring_an_inherited_attribute_fails():
 
 
 def test_two_classes_with_one_name_fail():
-    with pytest.raises(TypeError, match="a persistent class named Chip is already defined"):
-        type("Chip", (DBObject,), {"__module__": "elsewhere"})
+    with pytest.raises(TypeError, match="a persistent class named Ccd is already defined"):
+        type("Ccd", (DBObject,), {"__module__": "elsewhere"})
 
 
 def test_unsupported_type_fails():

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 import persistence
 from persistence import commit_all
 from tests.persistence.sql import statements
-from tests.persistence.models import (CalibratedFrame, Chip, Frame, ImageStatistics,
+from tests.persistence.models import (CalibratedFrame, Ccd, Frame, ImageStatistics,
                                       ReducedFrame, night)
 
 
 def make_frames(rows, flats=10):
-    chips = [Chip(name=f"ccd{50 + i}") for i in range(4)]
+    chips = [Ccd(name=f"ccd{50 + i}") for i in range(4)]
     flat_frames = [Frame(chip=chips[i % 4], exptime=5.0,
                          imstat=ImageStatistics(stdev=100.0 + i)) for i in range(flats)]
     frames = [ReducedFrame(chip=chips[i % 4], exptime=60.0,
@@ -94,17 +94,17 @@ def test_object_outside_the_batch_is_loaded_alone(db):
 
 
 def test_reference_to_deleted_object_reads_as_missing(db):
-    frame = Frame(chip=Chip(name="x"))
+    frame = Frame(chip=Ccd(name="x"))
     frame.commit()
     loaded = Frame(object_id=frame.object_id)
     with db.engine.begin() as conn:  # remove the chip by hand, bypassing the constraint
         if db.dialect == "sqlite":
             conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-            conn.execute(sa.text("DELETE FROM chip"))
-            conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Chip'"))
+            conn.execute(sa.text("DELETE FROM ccd"))
+            conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Ccd'"))
         else:
             conn.execute(sa.text("ALTER TABLE frame DROP CONSTRAINT frame_chip_fkey"))
-            conn.execute(sa.text("DELETE FROM chip"))
-            conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Chip'"))
+            conn.execute(sa.text("DELETE FROM ccd"))
+            conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Ccd'"))
     with pytest.raises(persistence.ObjectNotFoundError, match=r"Frame \d+ refers through 'chip' to object \d+, which is no longer"):
         loaded.chip

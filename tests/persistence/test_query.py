@@ -15,7 +15,7 @@ import pytest
 import persistence
 from persistence import AttributeTypeError, Query, QueryError, UnknownAttributeError, commit_all
 from tests.persistence.sql import statements
-from tests.persistence.models import (CalibratedFrame, Chip, Filter, Frame, ImageStatistics,
+from tests.persistence.models import (CalibratedFrame, Ccd, Filter, Frame, ImageStatistics,
                                       ReducedFrame, night)
 
 START = datetime.datetime(2026, 3, 1, 20, 0)
@@ -101,12 +101,12 @@ def test_object_id_comparisons(db, data):
 def test_str_comparisons(db, data):
     ccd50, ccd51 = data.chips
     r, g = data.filters
-    assert ids(Chip.name == "ccd50") == expect(ccd50)
-    assert ids(Chip.name != "ccd50") == expect(ccd51)
-    assert ids(Chip.name < "ccd51") == expect(ccd50)
-    assert ids(Chip.name <= "ccd51") == expect(ccd50, ccd51)
-    assert ids(Chip.name > "ccd50") == expect(ccd51)
-    assert ids(Chip.name >= "ccd50") == expect(ccd50, ccd51)
+    assert ids(Ccd.name == "ccd50") == expect(ccd50)
+    assert ids(Ccd.name != "ccd50") == expect(ccd51)
+    assert ids(Ccd.name < "ccd51") == expect(ccd50)
+    assert ids(Ccd.name <= "ccd51") == expect(ccd50, ccd51)
+    assert ids(Ccd.name > "ccd50") == expect(ccd51)
+    assert ids(Ccd.name >= "ccd50") == expect(ccd50, ccd51)
     assert ids(Filter.name > "h") == expect(r)
     assert ids(Frame.object_name == "field1") == expect(*data.raws[4:], data.calibrated)
     assert ids(Frame.object_name == "flat") == []  # case matters
@@ -300,11 +300,11 @@ def test_combining_with_an_unconditioned_query(db, data):
 
 def test_combining_unrelated_classes_fails(db, data):
     with pytest.raises(QueryError, match="unrelated"):
-        (Chip.name == "ccd50") & (Frame.exptime > 1)
-    with pytest.raises(QueryError, match="Chip.*Frame"):
-        (Chip.name == "ccd50") | (Frame.exptime > 1)
+        (Ccd.name == "ccd50") & (Frame.exptime > 1)
+    with pytest.raises(QueryError, match="Ccd.*Frame"):
+        (Ccd.name == "ccd50") | (Frame.exptime > 1)
     with pytest.raises(QueryError):
-        ReducedFrame.all() & Chip.all()
+        ReducedFrame.all() & Ccd.all()
 
 
 def test_combining_with_a_non_query_fails(db):
@@ -326,24 +326,24 @@ def test_like_star_matches_any_text(db, data):
     assert ids(Frame.object_name.like("field*")) == expect(*everything_but_flat)
     assert ids(Frame.object_name.like("*1")) == expect(*data.raws[4:], data.calibrated)
     assert ids(Frame.object_name.like("*")) == expect(*data.frames)
-    assert ids(Chip.name.like("c*5*")) == expect(*data.chips)
+    assert ids(Ccd.name.like("c*5*")) == expect(*data.chips)
 
 
 def test_like_question_mark_matches_one_character(db, data):
-    assert ids(Chip.name.like("ccd5?")) == expect(*data.chips)
-    assert ids(Chip.name.like("ccd?")) == []
-    assert ids(Chip.name.like("ccd??")) == expect(*data.chips)
-    assert ids(Chip.name.like("ccd?1")) == expect(data.chips[1])
+    assert ids(Ccd.name.like("ccd5?")) == expect(*data.chips)
+    assert ids(Ccd.name.like("ccd?")) == []
+    assert ids(Ccd.name.like("ccd??")) == expect(*data.chips)
+    assert ids(Ccd.name.like("ccd?1")) == expect(data.chips[1])
 
 
 def test_like_without_wildcards_is_equality(db, data):
-    assert ids(Chip.name.like("ccd50")) == expect(data.chips[0])
-    assert ids(Chip.name.like("ccd5")) == []
+    assert ids(Ccd.name.like("ccd50")) == expect(data.chips[0])
+    assert ids(Ccd.name.like("ccd5")) == []
 
 
 def test_like_is_case_sensitive(db, data):
-    assert ids(Chip.name.like("CCD*")) == []
-    assert ids(Chip.name.like("Ccd5?")) == []
+    assert ids(Ccd.name.like("CCD*")) == []
+    assert ids(Ccd.name.like("Ccd5?")) == []
     assert ids(Frame.object_name.like("flat")) == []
     assert ids(Frame.object_name.like("F*")) == expect(data.flat)
     assert ids(Frame.object_name.like("FIELD*")) == []
@@ -382,7 +382,7 @@ def test_is_in_values(db, data):
     raws = data.raws
     assert ids(Frame.exptime.is_in([10.0, 80.0])) == expect(raws[0], data.reduced[0], raws[7],
                                                              data.calibrated)
-    assert ids(Chip.name.is_in(["ccd51", "ccd99"])) == expect(data.chips[1])
+    assert ids(Ccd.name.is_in(["ccd51", "ccd99"])) == expect(data.chips[1])
     assert ids(Frame.date_obs.is_in([minute(6), minute(7)])) == expect(raws[6], raws[7])
     assert ids(Frame.exptime.is_in(x for x in (2.0,))) == expect(data.flat)
     assert ids(Frame.exptime.is_in([])) == []
@@ -415,7 +415,7 @@ def test_is_in_with_none_also_matches_missing(db, data):
 
 def test_is_in_an_uncommitted_object_fails(db, data):
     with pytest.raises(QueryError, match="commit"):
-        list(Frame.chip.is_in([data.chips[0], Chip(name="new")]))
+        list(Frame.chip.is_in([data.chips[0], Ccd(name="new")]))
 
 
 def test_is_null(db, data):
@@ -457,7 +457,7 @@ def test_reference_equals_object_compares_identity(db, data):
 
 
 def test_reference_equals_a_loaded_copy(db, data):
-    copy = Chip(object_id=data.chips[0].object_id)
+    copy = Ccd(object_id=data.chips[0].object_id)
     assert copy is not data.chips[0]
     assert ids(Frame.chip == copy) == ids(Frame.chip == data.chips[0])
 
@@ -485,11 +485,11 @@ def test_reference_equals_none_is_is_null(db, data):
 
 def test_reference_equals_uncommitted_object_fails(db, data):
     with pytest.raises(QueryError, match="commit"):
-        list(Frame.chip == Chip(name="new"))
+        list(Frame.chip == Ccd(name="new"))
 
 
 def test_reference_equals_object_of_another_class_fails(db, data):
-    with pytest.raises(QueryError, match="Chip"):
+    with pytest.raises(QueryError, match="Ccd"):
         list(Frame.chip == data.filters[0])
 
 
@@ -563,7 +563,7 @@ def test_dbobject_query_returns_every_object_as_its_own_class(db, data):
     assert len(found) == 2 + 2 + 14 + 13  # chips, filters, frames, image statistics
     assert ids(found) == sorted(ids(found))
     classes = [type(o).__name__ for o in found]
-    assert (classes.count("Chip"), classes.count("Filter"), classes.count("Frame"),
+    assert (classes.count("Ccd"), classes.count("Filter"), classes.count("Frame"),
             classes.count("ReducedFrame"), classes.count("CalibratedFrame"),
             classes.count("ImageStatistics")) == (2, 2, 9, 4, 1, 13)
 
@@ -590,9 +590,9 @@ def test_building_a_query_issues_no_sql(db, data):
 
 
 def test_query_runs_each_time_it_is_used(db, data):
-    q = Chip.name.like("ccd*")
+    q = Ccd.name.like("ccd*")
     assert ids(q) == expect(*data.chips)
-    extra = Chip(name="ccd52")
+    extra = Ccd(name="ccd52")
     extra.commit()
     assert ids(q) == expect(*data.chips, extra)
     assert len(q) == 3
@@ -611,7 +611,7 @@ def test_len_and_count(db, data):
     assert len(ReducedFrame.all()) == 5
     assert (Frame.exptime > 30).count() == len(list(Frame.exptime > 30)) == 7
     assert len(Frame.exptime > 1000) == 0
-    assert len(Chip.all()) == 2
+    assert len(Ccd.all()) == 2
 
 
 def test_default_order_is_object_id_ascending(db, data):
@@ -831,8 +831,8 @@ def test_order_by_unknown_attribute_fails(db, data):
 
 
 def test_order_by_attribute_of_another_class_fails(db, data):
-    with pytest.raises(QueryError, match="Chip.name"):
-        Frame.all().order_by(Chip.name)
+    with pytest.raises(QueryError, match="Ccd.name"):
+        Frame.all().order_by(Ccd.name)
     with pytest.raises(QueryError):
         Frame.all().order_by(ReducedFrame.is_valid)
 
@@ -846,12 +846,12 @@ def test_order_by_a_list_of_references_fails(db, data):
 
 @pytest.fixture
 def owned(db):
-    """Chips committed by alice and bob in projects KIDS and VIKING; context bob/KIDS."""
+    """Ccds committed by alice and bob in projects KIDS and VIKING; context bob/KIDS."""
     made = {}
     for user, project in [("alice", "KIDS"), ("bob", "KIDS"), ("bob", "VIKING"),
                           ("alice", "VIKING")]:
         db.context = persistence.Context(user=user, project=project)
-        chip = Chip(name=f"{user}-{project}")
+        chip = Ccd(name=f"{user}-{project}")
         chip.commit()
         made[user, project] = chip
     db.context = persistence.Context(user="bob", project="KIDS")
@@ -859,34 +859,34 @@ def owned(db):
 
 
 def test_user_only(db, owned):
-    assert ids(Chip.all().user_only()) == expect(owned["bob", "KIDS"], owned["bob", "VIKING"])
+    assert ids(Ccd.all().user_only()) == expect(owned["bob", "KIDS"], owned["bob", "VIKING"])
 
 
 def test_project_only(db, owned):
-    assert ids(Chip.all().project_only()) == expect(owned["alice", "KIDS"],
+    assert ids(Ccd.all().project_only()) == expect(owned["alice", "KIDS"],
                                                     owned["bob", "KIDS"])
 
 
 def test_user_only_and_project_only_together(db, owned):
-    assert ids(Chip.all().user_only().project_only()) == expect(owned["bob", "KIDS"])
+    assert ids(Ccd.all().user_only().project_only()) == expect(owned["bob", "KIDS"])
 
 
 def test_user_only_keeps_the_condition(db, owned):
-    assert ids(Chip.name.like("*VIKING").user_only()) == expect(owned["bob", "VIKING"])
-    assert ids(Chip.name.like("alice*").user_only()) == []
+    assert ids(Ccd.name.like("*VIKING").user_only()) == expect(owned["bob", "VIKING"])
+    assert ids(Ccd.name.like("alice*").user_only()) == []
 
 
 def test_user_only_follows_the_context(db, owned):
     db.context = persistence.Context(user="alice", project="VIKING")
-    assert ids(Chip.all().user_only()) == expect(owned["alice", "KIDS"],
+    assert ids(Ccd.all().user_only()) == expect(owned["alice", "KIDS"],
                                                  owned["alice", "VIKING"])
-    assert ids(Chip.all().project_only()) == expect(owned["bob", "VIKING"],
+    assert ids(Ccd.all().project_only()) == expect(owned["bob", "VIKING"],
                                                     owned["alice", "VIKING"])
 
 
 def test_owner_and_project_are_queryable(db, owned):
-    assert ids(Chip.owner == "alice") == expect(owned["alice", "KIDS"], owned["alice", "VIKING"])
-    assert ids(Chip.project.like("V*")) == expect(owned["bob", "VIKING"],
+    assert ids(Ccd.owner == "alice") == expect(owned["alice", "KIDS"], owned["alice", "VIKING"])
+    assert ids(Ccd.project.like("V*")) == expect(owned["bob", "VIKING"],
                                                   owned["alice", "VIKING"])
 
 
@@ -998,7 +998,7 @@ def test_unknown_attribute_along_a_path_fails(db):
     with pytest.raises(UnknownAttributeError) as info:
         Frame.chip.nmae
     message = str(info.value)
-    assert "Chip" in message and "'nmae'" in message
+    assert "Ccd" in message and "'nmae'" in message
     assert "did you mean name" in message
     assert isinstance(info.value, AttributeError)
     assert getattr(Frame.chip, "nmae", None) is None
@@ -1026,8 +1026,8 @@ def test_comparing_with_a_value_of_the_wrong_type_along_a_path_fails(db, data):
         list(Frame.nexp == 1.5)
     with pytest.raises(AttributeTypeError, match=r"Frame\.date_obs.*datetime"):
         list(Frame.date_obs < "2026-03-01")
-    with pytest.raises(AttributeTypeError, match=r"Chip\.name.*str"):
-        list(Chip.name.is_in(["ccd50", 50]))
+    with pytest.raises(AttributeTypeError, match=r"Ccd\.name.*str"):
+        list(Ccd.name.is_in(["ccd50", 50]))
     with pytest.raises(AttributeTypeError, match=r"Frame\.exptime.*float"):
         list(Frame.exptime == True)  # noqa: E712  a bool is not a number here
 
@@ -1116,5 +1116,5 @@ def test_fetch_together_loads_references_of_all_results_together(db):
 
 
 def test_fetch_together_refuses_mixed_classes(db):
-    with pytest.raises(QueryError, match="one class, not on Chip, Frame"):
-        persistence.fetch_together([Frame.exptime > 1, Chip.name == "ccd50"])
+    with pytest.raises(QueryError, match="one class, not on Ccd, Frame"):
+        persistence.fetch_together([Frame.exptime > 1, Ccd.name == "ccd50"])
