@@ -19,6 +19,8 @@ import targets.simulator
 from .. import __version__
 from ..config import awe_home, data_servers, database_url
 from ..environment import connect
+from ._demo import describe as describe_demo
+from ._demo import run_demo
 from ._init import init_database
 from ._targets import get_target, parse_pars, plan_target
 
@@ -60,6 +62,39 @@ def init(ctx):
     click.echo(f"data home: {info['home']}")
     click.echo(f"files:     {', '.join(info['data'])}")
     click.echo(f"tables:    {info['tables']}")
+
+
+@main.command()
+@click.option("--chips", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="CCDs of the simulated mosaic.")
+@click.option("--size", default="1024x1024", show_default=True, metavar="NXxNY",
+              help="Pixels per CCD.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the night.")
+@click.option("--dask", "dask", default=None, is_flag=False, flag_value="",
+              metavar="[ADDRESS]", help="Make on Dask: a local cluster, or the scheduler "
+                                        "at ADDRESS.")
+@click.pass_context
+def demo(ctx, chips, size, seed, dask):
+    """Reduce a simulated night end to end: simulate it (in $AWE_HOME/demo), ingest it,
+    and make its master biases and flats, pixel maps and calibrated exposures.
+
+    Running it again makes nothing: everything is up to date.
+
+    \b
+    Example:
+        awe demo --chips 4 --dask
+    """
+    with _user_errors(ctx):
+        nx, ny = _parse_size(size)
+        with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
+            def progress(done, total, path):
+                bar.length = total
+                bar.update(1)
+
+            report, out = run_demo(chips=chips, size=(nx, ny), seed=seed, dask=dask,
+                                   progress=progress)
+    for line in describe_demo(report, out):
+        click.echo(line)
 
 
 _TARGET_ARGUMENTS = [
