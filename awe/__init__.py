@@ -14,4 +14,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from .environment import connect  # noqa: E402  (after __version__, which cli needs)
+
+def __getattr__(name):
+    # awe.connect loads the astronomy; `awe dataserver serve` imports awe without it.
+    if name == "connect":
+        from .environment import connect
+
+        return connect
+    raise AttributeError(f"module 'awe' has no attribute {name!r}")

@@ -12,17 +12,12 @@ import sys
 import click
 
 import dataserver
-import persistence
-import targets
-import targets.simulator
 
 from .. import __version__
 from ..config import awe_home, data_servers, database_url
-from ..environment import connect
-from ._demo import describe as describe_demo
-from ._demo import run_demo
-from ._init import init_database
-from ._targets import get_target, parse_pars, plan_target
+
+# The commands import what they need when they run: `awe dataserver serve` must not
+# load the astronomy (astropy, scipy, sep: over 100 MiB) to serve files.
 
 __all__ = ["main"]
 
@@ -57,6 +52,8 @@ def init(ctx):
         AWE_DATABASE_URL=postgresql://awe@dbhost/survey awe init
     """
     with _user_errors(ctx):
+        from ._init import init_database
+
         info = init_database(url=database_url(), home=awe_home(), data_servers=data_servers())
     click.echo(f"database:  {info['database']}")
     click.echo(f"data home: {info['home']}")
@@ -85,6 +82,9 @@ def demo(ctx, chips, size, seed, dask):
         awe demo --chips 4 --dask
     """
     with _user_errors(ctx):
+        from ._demo import describe as describe_demo
+        from ._demo import run_demo
+
         nx, ny = _parse_size(size)
         with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
             def progress(done, total, path):
@@ -126,6 +126,8 @@ def plan(ctx, target, selectors, pars, modules, depth, as_json):
         awe plan MasterBias chip=ccd50 time=2024-03-17T01:02:03
     """
     with _user_errors(ctx):
+        from ._targets import parse_pars, plan_target
+
         found = plan_target(name=target, selectors=selectors, depth=depth,
                             pars=parse_pars(pars), modules=modules)
     click.echo(json.dumps(found.to_json(), indent=1) if as_json else str(found))
@@ -148,6 +150,8 @@ def get(ctx, target, selectors, pars, modules, dask):
         awe get MasterBias chip=ccd50 time=2024-03-17T01:02:03 --pars clip=2.5
     """
     with _user_errors(ctx):
+        from ._targets import get_target, parse_pars
+
         product = get_target(name=target, selectors=selectors, pars=parse_pars(pars),
                              dask=dask, modules=modules)
     click.echo(f"{type(product).__name__} {product.object_id} {product.filename}")
@@ -190,7 +194,9 @@ def simulate(ctx, out, nights, chips, size, seed, start, filters, overwrite):
                 bar.length = total
                 bar.update(1)
 
-            summary = targets.simulator.simulate(
+            from targets.simulator import simulate
+
+            summary = simulate(
                 out, nights=nights, chips=chips, size=(nx, ny), seed=seed, start=start,
                 overwrite=overwrite, progress=progress,
                 filters=[f.strip() for f in filters.split(",") if f.strip()])
@@ -230,6 +236,10 @@ def ingest_command(ctx, paths, instruments):
         awe ingest sim/raw/2024-03-11/*.fits sim/reference/reference.ecsv
     """
     with _user_errors(ctx):
+        import targets
+
+        from ..environment import connect
+
         connect()
         with click.progressbar(length=len(paths), label="ingesting", file=sys.stderr) as bar:
             report = targets.ingest(paths, instruments=instruments,
@@ -284,8 +294,17 @@ def _user_errors(ctx):
     """Turn persistence and file errors into one clear line, unless ``--debug``."""
     try:
         yield
-    except (persistence.PersistenceError, dataserver.DataServerError, targets.TargetError,
-            ValueError, TypeError, OSError) as err:
-        if (ctx.find_root().obj or {}).get("debug"):
+    except Exception as err:
+        if not isinstance(err, _user_error_types()) or (ctx.find_root().obj or {}).get("debug"):
             raise
         raise click.ClickException(" ".join(str(err).splitlines())) from err
+
+
+def _user_error_types():
+    """The errors a user can fix; those of a package only if it was imported (none of
+    its errors can have been raised otherwise)."""
+    found = [dataserver.DataServerError, ValueError, TypeError, OSError]
+    for module, name in (("persistence", "PersistenceError"), ("targets", "TargetError")):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
