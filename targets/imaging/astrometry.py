@@ -26,8 +26,9 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import proj_plane_pixel_scales
-from scipy import ndimage, stats
+from scipy import ndimage
 from scipy.optimize import least_squares
+from scipy.special import fdtrc
 from scipy.spatial import cKDTree
 
 from ..errors import AstrometryError
@@ -887,7 +888,7 @@ def fit_wcs(sources, reference, matches, wcs_guess, *, sip_degree="auto", max_si
         if dof <= 0:
             break
         f_stat = ((chi2[chosen] - chi2[degree]) / (p_hi - p_lo)) / (chi2[degree] / dof)
-        if stats.f.sf(f_stat, p_hi - p_lo, dof) < sip_alpha:
+        if fdtrc(p_hi - p_lo, dof, f_stat) < sip_alpha:  # the F distribution's survival
             chosen = degree
 
     crval, coef, powers, resid, keep = fits[chosen]

@@ -77,9 +77,7 @@ import warnings
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from astropy.coordinates import Angle
 from astropy.io import fits
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..errors import InstrumentError
@@ -393,7 +391,7 @@ class Instrument:
         if date is None:
             mjd = look.number(kw.get("mjd_obs"), False)
             if mjd is not None:
-                return _naive_utc(Time(mjd, format="mjd", scale="utc"))
+                return _naive_utc(_time(mjd, format="mjd", scale="utc"))
             if "date_obs" in need:
                 keys = list(kw.get("date_obs") or []) + list(kw.get("mjd_obs") or [])
                 look.missing(keys, "the start of the exposure (UTC)")
@@ -407,7 +405,7 @@ class Instrument:
                              f" = {date!r} holds a date only")
             date = f"{_fits_date(date)}T{time.strip()}"
         try:
-            return _naive_utc(Time(date.replace(" ", "T"), format="isot", scale="utc"))
+            return _naive_utc(_time(date.replace(" ", "T"), format="isot", scale="utc"))
         except ValueError as err:
             look.invalid(kw.get("date_obs"), date, "an ISO date and time (UTC)", err)
 
@@ -711,6 +709,8 @@ def _angle(value, hours):
     except ValueError:
         pass
     unit = "hourangle" if hours else "deg"
+    from astropy.coordinates import Angle  # imported when needed: it takes 0.4 s
+
     return float(Angle(text.replace(" ", ":"), unit=unit).degree)
 
 
@@ -721,6 +721,13 @@ def _fits_date(text):
         day, month, year = (int(p) for p in parts)
         return f"{1900 + year if year < 100 else year:04d}-{month:02d}-{day:02d}"
     return text
+
+
+def _time(*args, **kwargs):
+    """`astropy.time.Time`, imported when first needed (it takes a quarter second)."""
+    from astropy.time import Time
+
+    return Time(*args, **kwargs)
 
 
 def _naive_utc(time):
