@@ -86,11 +86,7 @@ def demo(ctx, chips, size, seed, dask):
         from ._demo import run_demo
 
         nx, ny = _parse_size(size)
-        with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
-            def progress(done, total, path):
-                bar.length = total
-                bar.update(1)
-
+        with _simulation_progress() as progress:
             report, out = run_demo(chips=chips, size=(nx, ny), seed=seed, dask=dask,
                                    progress=progress)
     for line in describe_demo(report, out):
@@ -188,14 +184,10 @@ def simulate(ctx, out, nights, chips, size, seed, start, filters, overwrite):
         awe simulate --out sim --nights 2 --chips 4 --size 512x512 --seed 1
     """
     with _user_errors(ctx):
+        from targets.simulator import simulate
+
         nx, ny = _parse_size(size)
-        with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
-            def progress(done, total, path):
-                bar.length = total
-                bar.update(1)
-
-            from targets.simulator import simulate
-
+        with _simulation_progress() as progress:
             summary = simulate(
                 out, nights=nights, chips=chips, size=(nx, ny), seed=seed, start=start,
                 overwrite=overwrite, progress=progress,
@@ -204,6 +196,18 @@ def simulate(ctx, out, nights, chips, size, seed, start, filters, overwrite):
     click.echo(f"nights:    {', '.join(n.isoformat() for n in summary.nights)}")
     click.echo(f"truth:     {summary.truth}")
     click.echo(f"reference: {summary.reference}")
+
+
+@contextlib.contextmanager
+def _simulation_progress():
+    """A progress bar on stderr, and the ``progress(done, total, path)`` callback of
+    `targets.simulator.simulate` that moves it."""
+    with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
+        def progress(done, total, path):
+            bar.length = total
+            bar.update(1)
+
+        yield progress
 
 
 def _parse_size(text):
