@@ -32,6 +32,7 @@ import dataserver  # noqa: E402
 import persistence  # noqa: E402
 import targets  # noqa: E402
 from targets.imaging import reduce  # noqa: E402
+from targets.imaging.ccd import section_text  # noqa: E402
 from targets.instruments import read_frames  # noqa: E402
 from targets.simulator import simulate  # noqa: E402
 
@@ -98,10 +99,7 @@ def by_hand(sim, workdir):
 
 
 def _text(slices):
-    if slices is None:
-        return ""
-    rows, columns = slices
-    return f"[{columns.start + 1}:{columns.stop},{rows.start + 1}:{rows.stop}]"
+    return "" if slices is None else section_text(slices)
 
 
 def write(path, data):

@@ -19,6 +19,7 @@ from dataserver import file_checksum
 from persistence import commit_all
 
 from .errors import InstrumentError
+from .imaging.ccd import section_text
 from .imaging.reduce import MAD_TO_SIGMA
 from .instruments import read_frames
 from .raw import RAW_CLASSES, Chip, RawFrame, timezone_name
@@ -88,6 +89,7 @@ def _ingest_file(path, instruments):
     new, old = [], []
     with tempfile.TemporaryDirectory(prefix="awe-ingest-") as scratch, \
             fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
+        # Every chip is checked before any is stored: a refused file leaves nothing.
         for info in infos:
             chip = Chip.of(info.instrument, info.detector,
                            timezone_name(instrument.timezone(hdul[0].header)))
@@ -96,20 +98,22 @@ def _ingest_file(path, instruments):
             copy = Path(scratch) / name
             _write_chip(path, hdul, info.extension, copy)
             existing = (RawFrame.filename == name).first()
-            if existing is not None:
-                if existing.checksum != file_checksum(copy):
-                    raise InstrumentError(
-                        f"{path}[{info.extension}]: a different file was ingested as "
-                        f"{name} before ({existing!r}); raw files are never replaced: "
-                        "give the new file a name of its own if it is a new exposure",
-                        filename=path, extension=info.extension)
+            if existing is None:
+                _set_statistics(frame, hdul[info.extension], info)
+                new.append((frame, copy))
+            elif existing.checksum == file_checksum(copy):
                 old.append(existing)
-                continue
-            _set_statistics(frame, hdul[info.extension], info)
+            else:
+                raise InstrumentError(
+                    f"{path}[{info.extension}]: a different file was ingested as {name} "
+                    f"before ({existing!r}); raw files are never replaced: give the new "
+                    "file a name of its own if it is a new exposure",
+                    filename=path, extension=info.extension)
+        for frame, copy in new:
             frame.store(copy)
-            new.append(frame)
-    commit_all(new)
-    return new, old
+    frames = [frame for frame, _ in new]
+    commit_all(frames)
+    return frames, old
 
 
 def _ingest_reference(path, _instruments):
@@ -124,19 +128,13 @@ def _ingest_reference(path, _instruments):
 
 def _raw_frame(info, chip):
     cls = RAW_CLASSES[info.obstype]
-    section = (lambda s: "" if s is None else _fits_text(s))
+    section = (lambda s: "" if s is None else section_text(s))
     return cls(instrument=info.instrument, chip=chip, raw_file=os.path.basename(info.filename),
                extension=info.extension, date_obs=info.date_obs, night=info.night.isoformat(),
                exptime=info.exptime or 0.0, filter=info.filter or "",
                object=info.object or "", airmass=info.airmass, ra=info.ra, dec=info.dec,
                gain=info.gain, read_noise=info.read_noise, saturation=info.saturation,
                overscan_section=section(info.overscan), data_section=section(info.data))
-
-
-def _fits_text(slices):
-    """``(rows, columns)`` numpy slices as a FITS section ``'[x1:x2,y1:y2]'``."""
-    rows, columns = slices
-    return f"[{columns.start + 1}:{columns.stop},{rows.start + 1}:{rows.stop}]"
 
 
 def _write_chip(path, hdul, extension, destination):

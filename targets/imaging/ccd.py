@@ -17,6 +17,7 @@ __all__ = [
     "flat_level",
     "normalise",
     "saturated_pixels",
+    "section_text",
     "subtract_bias",
     "subtract_overscan",
     "trim",
@@ -47,6 +48,13 @@ def fits_section(text):
     if min(x1, x2, y1, y2) < 1:
         raise ValueError(f"FITS section {text!r} counts from 1; 0 is not a pixel")
     return (slice(min(y1, y2) - 1, max(y1, y2)), slice(min(x1, x2) - 1, max(x1, x2)))
+
+
+def section_text(slices):
+    """The FITS section ``'[x1:x2,y1:y2]'`` of numpy ``(rows, columns)`` slices: the
+    inverse of `fits_section`."""
+    rows, columns = slices
+    return f"[{columns.start + 1}:{columns.stop},{rows.start + 1}:{rows.stop}]"
 
 
 def _as_float(image):
