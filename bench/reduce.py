@@ -15,7 +15,6 @@ Run it with ``python bench/reduce.py [--size 1024x1024] [--skip-dask]``.
 
 import argparse
 import glob
-import os
 import sys
 import tempfile
 import time
@@ -117,7 +116,7 @@ def main():
         scratch = Path(scratch)
         sim = simulate(scratch / "sim", chips=CHIPS, size=size, seed=args.seed,
                        fields=FIELDS, dithers=DITHERS, star_density=40.0)
-        science = len(glob.glob(str(scratch / "sim" / "raw" / "*" / "*.fits")))
+        raw_files = len(glob.glob(str(scratch / "sim" / "raw" / "*" / "*.fits")))
         n_cal = CHIPS * sum(1 for p in sim.raw if fits.getval(p, "IMAGETYP") == "OBJECT")
         rows = []
         for name, run in [("script", lambda d: by_hand(sim, d)),
@@ -129,7 +128,7 @@ def main():
             seconds, _ = run(workdir)
             rows.append((name, seconds))
     script = rows[0][1]
-    print(f"{science} raw files of {CHIPS} chips of {size[0]}x{size[1]}: "
+    print(f"{raw_files} raw files of {CHIPS} chips of {size[0]}x{size[1]}: "
           f"{n_cal} calibrated exposures and their calibrations")
     print(f"{'pipeline':<12} {'seconds':>8} {'s/exposure':>10} {'vs script':>10}")
     for name, seconds in rows:

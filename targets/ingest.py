@@ -20,7 +20,7 @@ from persistence import commit_all
 
 from .errors import InstrumentError
 from .imaging.ccd import section_text
-from .imaging.reduce import MAD_TO_SIGMA
+from .imaging.combine import MAD_TO_SIGMA
 from .instruments import read_frames
 from .raw import RAW_CLASSES, Chip, RawFrame, timezone_name
 from .reference import ReferenceCatalogue, read_reference

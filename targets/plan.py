@@ -221,7 +221,6 @@ class _Planner:
 
     def judge(self, node):
         """Set the state of ``node``, whose dependencies are judged."""
-        cls = node.cls
         wanted = node.parameters.as_dict()
         compatible = [c for c in self.candidates[node] if _parameters(c) == wanted]
         if self._beyond(node):

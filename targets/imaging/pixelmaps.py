@@ -11,11 +11,9 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from .combine import MAD_TO_SIGMA
+
 __all__ = ["cold_pixels", "hot_pixels"]
-
-MAD_TO_SIGMA = 1.482602218505602
-"""Multiplying the median absolute deviation by this gives a Gaussian's σ."""
-
 
 def _robust_sigma(values):
     """The MAD-based σ of the finite ``values``, or their standard deviation if more

@@ -13,7 +13,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from .astrometry import AstrometricSolution, measure_background, seeing_fwhm, solve_astrometry
 from .ccd import (divide_flat, fits_section, normalise, saturated_pixels, subtract_bias,
                   subtract_overscan, trim, weight_map)
-from .combine import combine
+from .combine import MAD_TO_SIGMA, combine
 from .cosmics import cosmic_rays
 from .photometry import Zeropoint, aperture_correction, zeropoint_from_matches
 from .pixelmaps import cold_pixels, hot_pixels
@@ -21,9 +21,6 @@ from .pixelmaps import cold_pixels, hot_pixels
 __all__ = ["MASK_BITS", "CalibratedImage", "calibrate_science", "cold_pixel_map",
            "hot_pixel_map", "master_bias", "master_flat", "prepare", "read_noise",
            "robust_sigma", "telescope_wcs"]
-
-MAD_TO_SIGMA = 1.482602218505602
-"""Standard deviation of a normal distribution per unit of median absolute deviation."""
 
 MASK_BITS = {"hot": 1, "cold": 2, "saturated": 4, "cosmic": 8, "no_flat": 16}
 """Bits of a calibrated image's mask: why a pixel carries no information (weight 0)."""

@@ -677,7 +677,7 @@ def _validated(spec, source):
     if zone:
         try:
             ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError) as err:
+        except (ZoneInfoNotFoundError, ValueError):
             fail(f"'site.timezone' {zone!r} is not an IANA time zone such as "
                  f"'America/Santiago'", "site.timezone")
     return spec
