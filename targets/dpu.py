@@ -78,8 +78,7 @@ class DaskDPU:
         environment = {"database": db.url.render_as_string(hide_password=False),
                        "context": db.context, "data": data_client()}
         cluster = (contextlib.nullcontext(self.address) if self.address else
-                   distributed.LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                            processes=True, dashboard_address=None))
+                   _local_cluster(self.n_workers))
         with cluster as where, distributed.Client(where) as client:
             futures = {}
             for node in todo:
@@ -104,6 +103,23 @@ class DaskDPU:
                     self.progress.made(node)
             finally:
                 self.progress.finish()
+
+
+def _local_cluster(n_workers):
+    """A `distributed.LocalCluster` of one-thread worker processes that allocate memory
+    as this process does.
+
+    Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_`` set, which switches off
+    glibc's adaptive mmap threshold: every image-sized temporary array is then mapped
+    and unmapped afresh, and its pages faulted in again, which made each product 40%
+    slower to make than in the serial DPU. The workers here keep glibc's default.
+    """
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
 
 
 def _task(plan, node):
