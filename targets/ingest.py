@@ -170,12 +170,46 @@ def _write_chip(path, hdul, extension, destination):
 
 def _set_statistics(frame, hdu, info):
     """Statistics of the data section in ADU, robust where it matters. ``hdu`` was read
-    unscaled: scale it here, in float32 (exact for 16-bit data)."""
-    data = hdu.data[info.data].astype(np.float32)
-    scale, zero = hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
-    if (scale, zero) != (1, 0):
-        data = data * np.float32(scale) + np.float32(zero)
-    median = float(np.median(data))
-    frame.mean, frame.median = float(data.mean(dtype=np.float64)), median
-    frame.stdev = float(MAD_TO_SIGMA * np.median(np.abs(data - np.float32(median))))
-    frame.minimum, frame.maximum = float(data.min()), float(data.max())
+    unscaled; BSCALE and BZERO are applied to the statistics, which is exact because
+    they are linear."""
+    data = hdu.data[info.data]
+    lowest, highest = data.min(), data.max()
+    if data.dtype.kind in "iu" and int(highest) - int(lowest) < _HISTOGRAM_BINS:
+        median, mad = _integer_median_and_mad(data, int(lowest))
+    else:
+        data = data.astype(np.float64)
+        median = float(np.median(data))
+        mad = float(np.median(np.abs(data - median)))
+    scale, zero = float(hdu.header.get("BSCALE", 1)), float(hdu.header.get("BZERO", 0))
+    frame.median = median * scale + zero
+    frame.mean = float(data.mean(dtype=np.float64)) * scale + zero
+    frame.stdev = MAD_TO_SIGMA * mad * abs(scale)
+    frame.minimum, frame.maximum = sorted([float(lowest) * scale + zero,
+                                           float(highest) * scale + zero])
+
+
+_HISTOGRAM_BINS = 1 << 20
+"""Integer pixels spanning fewer values than this get their median from a histogram."""
+
+
+def _integer_median_and_mad(data, lowest):
+    """The exact median and median absolute deviation of integer pixels, from their
+    histogram: a few times faster than ``np.median`` (a partition of every pixel), twice
+    per raw frame, which made up half of ingest."""
+    counts = np.bincount((data.ravel() - np.int64(lowest)))
+    values = np.flatnonzero(counts)
+    counts = counts[values]
+    values = values + lowest
+    median = _weighted_median(values, counts)
+    deviations = np.abs(values - median)
+    order = np.argsort(deviations, kind="stable")
+    return median, _weighted_median(deviations[order], counts[order])
+
+
+def _weighted_median(sorted_values, counts):
+    """The median of ``sorted_values`` each repeated ``counts`` times, as ``np.median``
+    gives it: the mean of the two middle values of an even count."""
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1])
+    lower, upper = np.searchsorted(cumulative, [(total - 1) // 2, total // 2], side="right")
+    return (float(sorted_values[lower]) + float(sorted_values[upper])) / 2

@@ -10,6 +10,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+from targets.imaging.ccd import fits_section
+from targets.imaging.combine import MAD_TO_SIGMA
 from targets.ingest import ingest
 from targets.raw import RawBiasFrame, RawDarkFrame, RawFlatFrame, RawFrame, RawScienceFrame
 from targets.reference import ReferenceCatalogue
@@ -53,6 +55,36 @@ def test_pixels_are_kept_exactly_as_the_telescope_wrote_them(store, simulated_ni
                 assert kept[0].header["BZERO"] == original.header["BZERO"]
                 assert kept[0].header["EXTNAME"] == frame.chip.name
                 assert kept[0].header["IMAGETYP"] == raw[0].header["IMAGETYP"]
+
+
+def test_image_statistics_are_numpys_of_the_scaled_data_section(store, simulated_night):
+    """The statistics come from a histogram of the integer pixels: they must be exactly
+    what numpy gives on the scaled data section, for biases, flats and science frames."""
+    paths = [simulated_night.raw[0], simulated_night.raw[-1],
+             next(p for p in simulated_night.raw if fits.getval(p, "IMAGETYP") == "FLAT")]
+    for frame in ingest(paths).ingested:
+        with fits.open(frame.retrieve()) as kept:  # scaled to float by astropy
+            data = kept[0].data[fits_section(frame.data_section)].astype(np.float64)
+        median = np.median(data)
+        assert frame.median == median
+        assert frame.stdev == pytest.approx(MAD_TO_SIGMA * np.median(np.abs(data - median)),
+                                            rel=1e-12)
+        assert frame.mean == pytest.approx(data.mean(), rel=1e-12)
+        assert (frame.minimum, frame.maximum) == (data.min(), data.max())
+
+
+def test_integer_statistics_match_numpy_for_every_layout():
+    """Odd and even counts, negative values, a single value, a constant image."""
+    from targets.ingest import _integer_median_and_mad
+
+    rng = np.random.default_rng(5)
+    arrays = [np.array([[7]], np.int16), np.full((3, 4), -2, np.int32),
+              np.array([[1, 2], [3, 10]], np.uint16), np.array([[-5, 5]], np.int16)]
+    arrays += [rng.integers(-40, 40, size=(n, 3)).astype(np.int16) for n in range(1, 30)]
+    for data in arrays:
+        median = np.median(data.astype(np.float64))
+        assert _integer_median_and_mad(data, int(data.min())) == (
+            median, np.median(np.abs(data - median))), data
 
 
 def test_ingesting_again_is_a_no_op(store, simulated_night):
