@@ -63,15 +63,22 @@ def test_a_make_failing_on_a_worker_is_reported_and_leaves_nothing(db, tmp_path,
         targets.set_data_client(None)
 
 
-def test_local_workers_keep_the_default_memory_allocator(monkeypatch):
+def test_local_workers_are_configured_for_making_products(monkeypatch):
     """Dask's default MALLOC_TRIM_THRESHOLD_ makes every large temporary array cost
-    fresh page faults (40% slower products); the DPU's local workers go without it."""
+    fresh page faults (40% slower products), and its dashboard housekeeping (stack
+    sampling every 10 ms) takes CPU from the products: the DPU's local workers go
+    without both."""
     import os
+
+    import dask
 
     from targets.dpu import _local_cluster
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with _local_cluster(1) as cluster, cluster.get_client() as client:
-        settings = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
-    assert list(settings.values()) == [None]
+        settings = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                       dask.config.get("distributed.worker.profile.enabled"),
+                                       dask.config.get("distributed.admin.tick.interval")))
+    assert list(settings.values()) == [(None, False, "1s")]
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ, "nor does the nanny set it here"
+    assert dask.config.get("distributed.worker.profile.enabled"), "this process keeps Dask's"
