@@ -11,7 +11,8 @@ overhead: ingest (copying and checksumming each chip), planning, the database, s
 and checking every product.
 
 The machine's speed drifts by 20% within minutes on a shared VM, so each pipeline runs
-``--repeat`` times (default 3), the three taking turns, and the best times are compared.
+``--repeat`` times (default 3), the pipelines taking turns, and the best times are
+compared.
 
 Run it with ``python bench/reduce.py [--size 1024x1024] [--repeat 3] [--skip-dask]``.
 """
