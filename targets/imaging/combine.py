@@ -20,7 +20,7 @@ as in `astropy.stats.mad_std`."""
 MEDIAN_TO_MEAN_ERROR = math.sqrt(math.pi / 2)
 """How much noisier the median of many normally distributed values is than their mean."""
 
-BLOCK_PIXELS = 1 << 13
+BLOCK_PIXELS = 1 << 14
 """Pixels worked on at once at most: each numpy pass over a block this size stays in
 the CPU cache, which matters more for speed than larger blocks would."""
 
@@ -268,11 +268,11 @@ def _check_weights(weights):
 
 def _rows_per_block(n_frames, width, itemsize, memory_limit):
     """How many rows to work on at once to stay within ``memory_limit`` and the cache."""
-    # The frames' values three times (as read, sorted, offsets), a spare row to sort
-    # with, three float64 copies (to clip, deviations, sorted deviations), two boolean
-    # planes, per-frame weights and uncertainties in float64, and forty per-pixel
-    # float64 temporaries.
-    bytes_per_pixel = (n_frames * (3 * itemsize + 3 * 8 + 2 + 2 * 8) + itemsize + 8
+    # The frames' values four times (as read, sorted, the sort's spare planes, offsets)
+    # and a spare row, three float64 planes per frame and a spare row for the sorted
+    # deviations (deviations, spares, sorted), two boolean planes, per-frame weights and
+    # uncertainties in float64, and forty per-pixel float64 temporaries.
+    bytes_per_pixel = (n_frames * (4 * itemsize + 3 * 8 + 2 + 2 * 8) + itemsize + 8
                        + 40 * 8)
     pixels = min(BLOCK_PIXELS, memory_limit // bytes_per_pixel)
     return max(1, pixels // width)
@@ -406,18 +406,54 @@ def _v_sorting_network(n):
 
 def _sorted(stack, network, scratch, name):
     """``stack`` (frames × pixels) with each pixel's values put in order by ``network``,
-    in the work array ``name``."""
+    in the work array ``name``; ``stack`` is left as it is.
+
+    Each comparison writes its minimum to a free plane and its maximum over the larger
+    value's plane, but a rank's last comparison writes straight into the result, so no
+    plane is copied in or out of the network.
+    """
     n = len(stack)
-    buffers = scratch(f"{name} buffers", (n + 1, stack.shape[1]), stack.dtype)
-    buffers[:n] = stack
-    holder = list(range(n))  # holder[rank]: the buffer holding the values of that rank
-    spare = n
-    for low, high in network:
-        low_buffer, high_buffer = buffers[holder[low]], buffers[holder[high]]
-        np.minimum(low_buffer, high_buffer, out=buffers[spare])
-        np.maximum(low_buffer, high_buffer, out=high_buffer)
-        holder[low], spare = spare, holder[low]
-    return np.take(buffers, holder, axis=0, out=scratch(name, stack.shape, stack.dtype))
+    result = scratch(name, stack.shape, stack.dtype)
+    if n == 1:
+        result[0] = stack[0]
+        return result
+    spares = scratch(f"{name} buffers", (n + 1, stack.shape[1]), stack.dtype)
+    free = list(spares)
+    holder = list(stack)  # holder[rank]: the plane now holding the values of that rank
+    owned = [False] * n  # whether holder[rank] is a spare plane, which may be reused
+    for (low, high), (low_done, high_done) in zip(network, _last_comparisons(network)):
+        low_plane, high_plane = holder[low], holder[high]
+        new_low = result[low] if low_done else free.pop()
+        np.minimum(low_plane, high_plane, out=new_low)
+        if high_done:
+            np.maximum(low_plane, high_plane, out=result[high])
+        elif owned[high]:
+            np.maximum(low_plane, high_plane, out=high_plane)
+        else:
+            holder[high] = np.maximum(low_plane, high_plane, out=free.pop())
+            owned[high] = True
+        if owned[low]:
+            free.append(low_plane)
+        holder[low], owned[low] = new_low, not low_done
+        if high_done:
+            if owned[high]:
+                free.append(holder[high])
+            holder[high], owned[high] = result[high], False
+    for rank in set(range(n)).difference(*network):  # only if the network skips one
+        result[rank] = holder[rank]
+    return result
+
+
+@functools.lru_cache
+def _last_comparisons(network):
+    """Per pair of ``network``, whether it is the last to touch its low and its high
+    index."""
+    seen = set()
+    last = []
+    for low, high in reversed(network):
+        last.append((low not in seen, high not in seen))
+        seen.update((low, high))
+    return tuple(reversed(last))
 
 
 def _count_true(flags):
@@ -447,14 +483,15 @@ def _sigma_clip(ranked, first, stop, rules, scratch):
     pass works on the pixels that moved. The arithmetic is in float64, so that the
     bounds fall where ccdproc's (astropy's) do.
     """
-    values = scratch("clipped", ranked.shape, np.float64)
-    values[...] = ranked
-    ranked, pixels = values, slice(None)
+    values, pixels = ranked, slice(None)
     passes = 0
     while rules.max_iterations is None or passes < rules.max_iterations:
         passes += 1
+        # Before the first pass, the values outside the runs are the rejected bad ones,
+        # +inf, unless extrema were rejected.
+        runs_hold_all_finite = passes == 1 and rules.n_low == rules.n_high == 0
         new_first, new_stop = _clipped_runs(values, first[pixels], stop[pixels], rules,
-                                            scratch)
+                                            runs_hold_all_finite, scratch)
         moved = (new_first != first[pixels]) | (new_stop != stop[pixels])
         first[pixels], stop[pixels] = new_first, new_stop
         pixels = np.flatnonzero(moved) if isinstance(pixels, slice) else pixels[moved]
@@ -462,22 +499,27 @@ def _sigma_clip(ranked, first, stop, rules, scratch):
             return
         values = np.take(ranked, pixels, axis=1,
                          out=scratch("still clipping", (len(ranked), pixels.size),
-                                     np.float64))
+                                     ranked.dtype))
 
 
-def _clipped_runs(ranked, first, stop, rules, scratch):
-    """One sigma-clipping pass: the runs of ranks within the bounds of ``first:stop``."""
+def _clipped_runs(ranked, first, stop, rules, runs_hold_all_finite, scratch):
+    """One sigma-clipping pass: the runs of ranks within the bounds of ``first:stop``.
+
+    The values outside the runs must not count: their deviations are set to +inf,
+    which is what they are already when ``runs_hold_all_finite``.
+    """
     count = stop - first
     deviation = scratch("deviation", ranked.shape, np.float64)
     flags = scratch("flags", ranked.shape, bool)
-    ranks = np.arange(len(ranked))[:, np.newaxis]
     with np.errstate(invalid="ignore"):  # pixels with nothing kept give NaN, harmlessly
         centre = _median_of_runs(ranked, first, count)
         np.subtract(ranked, centre, out=deviation)
         np.abs(deviation, out=deviation)
-        outside = np.less(ranks, first, out=scratch("outside", ranked.shape, bool))
-        outside |= np.greater_equal(ranks, stop, out=flags)
-        np.copyto(deviation, np.inf, where=outside)
+        if not runs_hold_all_finite:
+            ranks = np.arange(len(ranked))[:, np.newaxis]
+            outside = np.less(ranks, first, out=scratch("outside", ranked.shape, bool))
+            outside |= np.greater_equal(ranks, stop, out=flags)
+            np.copyto(deviation, np.inf, where=outside)
         deviation = _sorted(deviation, _v_sorting_network(len(ranked)), scratch,
                             "sorted deviation")
         scale = MAD_TO_SIGMA * _median_of_runs(deviation, 0, count)

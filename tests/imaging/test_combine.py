@@ -116,8 +116,10 @@ def test_sorting_networks_sort_every_zero_one_input():
     # A comparator network sorts every input if it sorts every input of 0s and 1s.
     for n in range(1, 13):
         columns = np.array(list(itertools.product([0, 1], repeat=n)), np.float32).T
+        given = columns.copy()
         ranked = _sorted(columns, _sorting_network(n), _Scratch(), "ranked")
         np.testing.assert_array_equal(ranked, np.sort(columns, axis=0))
+        np.testing.assert_array_equal(columns, given)  # the input is left as it was
         # distances from a median fall then rise: 1s, then 0s, then 1s
         falls_then_rises = np.array([[1] * a + [0] * (n - a - b) + [1] * b
                                      for a in range(n + 1) for b in range(n + 1 - a)],
