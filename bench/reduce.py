@@ -3,7 +3,8 @@
 A night of SIMCAM (4 chips; 10 biases, 3 darks, 7 flats in g and r, and 20 science
 exposures per chip) is simulated once. AWE ingests it into a fresh SQLite database and
 data store and gets its `NightReport`, which makes every calibration and
-`CalibratedExposure`: serially, and on a Dask `LocalCluster` of 2 workers. The
+`CalibratedExposure`: serially, and on a Dask `LocalCluster` of 2 workers (made before
+the ingest, so it starts meanwhile, and closed at the end, both inside the time). The
 hand-written script does the same steps on the same raw files with the same array
 functions (`targets.imaging.reduce`: numpy, astropy and sep) and writes the same FITS
 products, with no database, data store or planning. The difference is the framework's
@@ -18,6 +19,8 @@ Run it with ``python bench/reduce.py [--size 1024x1024] [--repeat 3] [--skip-das
 """
 
 import argparse
+import contextlib
+import functools
 import glob
 import shutil
 import statistics
@@ -45,15 +48,17 @@ CHIPS, FIELDS, DITHERS = 4, 2, 5
 """4 chips x 2 fields x 2 filters x 5 dithers: 20 science exposures per chip."""
 
 
-def by_awe(sim, workdir, dpu=None):
-    """Seconds to ingest the night and get its report; the report's table."""
+def by_awe(sim, workdir, make_dpu=contextlib.nullcontext):
+    """Seconds to ingest the night and get its report, from making the DPU (a Dask
+    cluster starts while the night is ingested) to closing it; the report's table."""
     persistence.connect(f"sqlite:///{workdir}/awe.db")
     targets.set_data_client(dataserver.Client(workdir / "files"))
     started = time.perf_counter()
-    report = targets.ingest(sim.raw + [sim.reference])
-    assert not report.failed, report
-    night = targets.NightReport.get(instrument="SIMCAM", night=sim.nights[0].isoformat(),
-                                    dpu=dpu)
+    with make_dpu() as dpu:
+        report = targets.ingest(sim.raw + [sim.reference])
+        assert not report.failed, report
+        night = targets.NightReport.get(instrument="SIMCAM",
+                                        night=sim.nights[0].isoformat(), dpu=dpu)
     seconds = time.perf_counter() - started
     return seconds, night.table()
 
@@ -121,7 +126,8 @@ def main():
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     pipelines = {"script": by_hand, "awe serial": by_awe,
-                 "awe dask 2": lambda sim, d: by_awe(sim, d, targets.DaskDPU(n_workers=2))}
+                 "awe dask 2": functools.partial(
+                     by_awe, make_dpu=functools.partial(targets.DaskDPU, n_workers=2))}
     if args.skip_dask:
         del pipelines["awe dask 2"]
     seconds = defaultdict(list)

@@ -1,9 +1,11 @@
 """DPUs execute plans: make the nodes that need it, each after its dependencies."""
 
-import contextlib
+import concurrent.futures
 import importlib
 import sys
 import tempfile
+import uuid
+import weakref
 from pathlib import Path
 
 import networkx as nx
@@ -53,20 +55,48 @@ class DaskDPU:
     store, makes, stores and commits, and returns the new object id. The database is
     the source of truth: an interrupted run resumes by asking again.
 
+    Without an address, a `distributed.LocalCluster` of processes starts as soon as the
+    DPU is made, in the background: its workers spawn and import the pipeline while
+    this process goes on ingesting or planning. It serves every ``get`` given this DPU
+    until `close` (or the end of a ``with`` block, or the DPU is dropped).
+
     Parameters
     ----------
     address : `str`, optional
         A Dask scheduler address (e.g. of a cluster started with dask-jobqueue on a
-        batch system). Without it a `distributed.LocalCluster` of processes is started
-        for the run.
+        batch system). Without it a local cluster is started, as above.
     n_workers : `int`, optional
         The size of the local cluster (default: one per core).
     progress : `Progress`, optional
+
+    Examples
+    --------
+    >>> with DaskDPU(n_workers=2) as dpu:  # doctest: +SKIP
+    ...     targets.ingest(paths)
+    ...     report = targets.NightReport.get(instrument="SIMCAM", night="2024-03-11",
+    ...                                      dpu=dpu)
     """
 
     def __init__(self, address=None, *, n_workers=None, progress=None):
         self.address, self.n_workers = address, n_workers
         self.progress = progress or Progress()
+        self._local = None
+        if address is None:
+            starter = concurrent.futures.ThreadPoolExecutor(1, "awe-dask-start")
+            self._local = starter.submit(_local_cluster, n_workers)
+            starter.shutdown(wait=False)
+            self._finalizer = weakref.finalize(self, _close_local_cluster, self._local)
+
+    def close(self):
+        """Stop the local cluster (after its start, if it is still starting)."""
+        if self._local is not None:
+            self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def execute(self, plan):
         import distributed
@@ -77,18 +107,20 @@ class DaskDPU:
         db = current_database()
         environment = {"database": db.url.render_as_string(hide_password=False),
                        "context": db.context, "data": data_client()}
-        cluster = (contextlib.nullcontext(self.address) if self.address else
-                   _local_cluster(self.n_workers))
-        with cluster as where, distributed.Client(where) as client:
+        if self._local is not None and not self._finalizer.alive:
+            raise RuntimeError("this DaskDPU is closed; make a new one")
+        scheduler = self.address or self._local.result()
+        run = uuid.uuid4().hex[:8]  # keys of its own, apart from any earlier run's
+        with distributed.Client(scheduler) as client:
             futures = {}
             for node in todo:
                 children = {
                     role: [futures[c] if c.needs_making else c.product.object_id
                            for c in plan.children(node, role)]
                     for role, dep in node.cls.dependencies().items() if dep.is_target}
-                futures[node] = client.submit(_make_on_worker, _task(plan, node), environment,
-                                              children, pure=False,
-                                              key=f"awe-make-{len(futures)}-{node.identity}")
+                futures[node] = client.submit(
+                    _make_on_worker, _task(plan, node), environment, children, pure=False,
+                    key=f"awe-make-{run}-{len(futures)}-{node.identity}")
             nodes = {future.key: node for node, future in futures.items()}
             self.progress.start(len(todo))
             try:
@@ -119,6 +151,9 @@ _LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
+    # Workers import the pipeline as they start, in the background, rather than when
+    # the first product arrives (1-3 s of importing astropy, scipy and sep).
+    "distributed.worker.preload": ["targets"],
 }
 """How the DPU's own `distributed.LocalCluster` differs from Dask's defaults."""
 
@@ -132,6 +167,15 @@ def _local_cluster(n_workers):
     with dask.config.set(_LOCAL_CLUSTER_CONFIG):
         return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None)
+
+
+def _close_local_cluster(starting):
+    """Close the cluster ``starting`` (a future) gives, once it has started."""
+    try:
+        cluster = starting.result()
+    except Exception:
+        return  # it never started; `execute` reports why
+    cluster.close()
 
 
 def _task(plan, node):
@@ -173,11 +217,13 @@ _worker_environment = {}
 
 
 def _make_on_worker(task, environment, children):
-    """The Dask task: connect (once per worker process), rebuild the node and make it."""
-    if _worker_environment.get("database") != environment["database"]:
-        persistence.connect(environment["database"], context=environment["context"])
-        set_data_client(environment["data"])
-        _worker_environment["database"] = environment["database"]
+    """The Dask task: connect (once per worker process and database), rebuild the node
+    and make it."""
+    connection = (environment["database"], environment["context"])
+    if _worker_environment.get("connection") != connection:
+        persistence.connect(connection[0], context=connection[1])
+        _worker_environment["connection"] = connection
+    set_data_client(environment["data"])
     cls = _class(*task["class"])
     node = Node(cls, {k: _dereference(v) for k, v in task["selectors"].items()},
                 cls.Parameters.in_force(task["parameters"]),

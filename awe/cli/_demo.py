@@ -1,5 +1,6 @@
 """The work behind ``awe demo``: a simulated night, ingested and reduced end to end."""
 
+import contextlib
 import json
 
 import persistence
@@ -24,24 +25,26 @@ def run_demo(*, chips=2, size=(1024, 1024), seed=1, dask=None, progress=None):
     report : `targets.NightReport`
     """
     connect()
-    out = awe_home() / "demo" / f"simcam-{chips}x{size[0]}x{size[1]}-seed{seed}"
-    parameters = out / "truth" / "parameters.json"
-    if parameters.is_file():
-        nights = [json.loads(parameters.read_text())["start"]]
-        raw = sorted(str(p) for p in (out / "raw").glob("*/*.fits"))
-        reference = str(out / "reference" / "reference.ecsv")
-    else:
-        sim = simulate(out, chips=chips, size=size, seed=seed, fields=1, dithers=2,
-                       star_density=40.0, overwrite=True, progress=progress)
-        nights = [n.isoformat() for n in sim.nights]
-        raw, reference = sim.raw, sim.reference
-    report = targets.ingest(raw + [reference])
-    if report.failed:
-        raise ValueError(f"the simulated night did not ingest: {report}; remove "
-                         f"{out} and run awe demo again")
-    dpu = None if dask is None else targets.DaskDPU(dask or None)
-    return targets.NightReport.get(instrument="SIMCAM", night=nights[0], dpu=dpu), out
-
+    # Made first, a Dask DPU's local cluster starts while the night is simulated and
+    # ingested.
+    dask_dpu = contextlib.nullcontext() if dask is None else targets.DaskDPU(dask or None)
+    with dask_dpu as dpu:
+        out = awe_home() / "demo" / f"simcam-{chips}x{size[0]}x{size[1]}-seed{seed}"
+        parameters = out / "truth" / "parameters.json"
+        if parameters.is_file():
+            nights = [json.loads(parameters.read_text())["start"]]
+            raw = sorted(str(p) for p in (out / "raw").glob("*/*.fits"))
+            reference = str(out / "reference" / "reference.ecsv")
+        else:
+            sim = simulate(out, chips=chips, size=size, seed=seed, fields=1, dithers=2,
+                           star_density=40.0, overwrite=True, progress=progress)
+            nights = [n.isoformat() for n in sim.nights]
+            raw, reference = sim.raw, sim.reference
+        report = targets.ingest(raw + [reference])
+        if report.failed:
+            raise ValueError(f"the simulated night did not ingest: {report}; remove "
+                             f"{out} and run awe demo again")
+        return targets.NightReport.get(instrument="SIMCAM", night=nights[0], dpu=dpu), out
 
 def describe(report, out):
     """Lines for the terminal: where things are, and the night's table."""

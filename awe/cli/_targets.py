@@ -54,8 +54,10 @@ def get_target(*, name, selectors, pars=None, dask=None, modules=()):
     """Connect and get the target, making what is needed; returns the product."""
     connect()
     cls, values = resolve_target(name, selectors, modules)
-    dpu = None if dask is None else targets.DaskDPU(dask or None)
-    return cls.get(pars=pars, dpu=dpu, **values)
+    if dask is None:
+        return cls.get(pars=pars, **values)
+    with targets.DaskDPU(dask or None) as dpu:
+        return cls.get(pars=pars, dpu=dpu, **values)
 
 
 def parse_pars(items):

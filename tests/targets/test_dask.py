@@ -40,7 +40,8 @@ def test_dask_makes_what_the_serial_dpu_makes(db, tmp_path):
         ToyStack.get(chip=serial_chip, dpu=SerialDPU())
         plan = ToyStack.plan(chip=dask_chip)
         assert len(plan.to_make()) == 1 + 6 + 2
-        stack = ToyStack.get(chip=dask_chip, dpu=DaskDPU(n_workers=2))
+        with DaskDPU(n_workers=2) as dpu:
+            stack = ToyStack.get(chip=dask_chip, dpu=dpu)
         assert stack.is_committed and len(stack.lineage()) == 1 + 6 + 2 + 12
         assert made_for(dask_chip) == made_for(serial_chip)
         assert len(ToyBias.all()) == 4 and len(ToyReduced.all()) == 12
@@ -53,8 +54,10 @@ def test_a_make_failing_on_a_worker_is_reported_and_leaves_nothing(db, tmp_path,
     monkeypatch.setenv("AWE_TEST_FAIL", "ToyReduced")  # workers inherit the environment
     try:
         chip = observe(tmp_path, "ccd50")
-        with pytest.raises(MakeError, match="making ToyReduced.*NaN in the science frame") as caught:
-            ToyStack.get(chip=chip, dpu=DaskDPU(n_workers=2))
+        with (DaskDPU(n_workers=2) as dpu,
+              pytest.raises(MakeError, match="making ToyReduced.*NaN in the science frame")
+              as caught):
+            ToyStack.get(chip=chip, dpu=dpu)
         assert isinstance(caught.value.original, ValueError)
         assert len(ToyReduced.all()) == 0 and len(ToyStack.all()) == 0
         assert targets.data_client().list("ToyReduced") == []
@@ -63,12 +66,37 @@ def test_a_make_failing_on_a_worker_is_reported_and_leaves_nothing(db, tmp_path,
         targets.set_data_client(None)
 
 
+def test_one_dask_dpu_serves_every_get_until_closed(db, tmp_path):
+    targets.set_data_client(dataserver.Client(tmp_path / "files"))
+    try:
+        chips = [observe(tmp_path, name) for name in ("ccd50", "ccd51", "ccd52")]
+        with DaskDPU(n_workers=1) as dpu:
+            ToyStack.get(chip=chips[0], dpu=dpu)
+            workers = set(dpu._local.result().scheduler_info["workers"])
+            ToyStack.get(chip=chips[1], dpu=dpu)
+            assert set(dpu._local.result().scheduler_info["workers"]) == workers
+        assert dpu._local.result().status.name == "closed"
+        with pytest.raises(RuntimeError, match="this DaskDPU is closed; make a new one"):
+            ToyStack.get(chip=chips[2], dpu=dpu)
+        assert len(ToyStack.all()) == 2
+    finally:
+        targets.set_data_client(None)
+
+
+def test_a_dropped_dask_dpu_stops_its_cluster():
+    dpu = DaskDPU(n_workers=1)
+    starting = dpu._local
+    del dpu  # the last reference: the DPU is finalized and its cluster closed
+    assert starting.result().status.name == "closed"
+
+
 def test_local_workers_are_configured_for_making_products(monkeypatch):
     """Dask's default MALLOC_TRIM_THRESHOLD_ makes every large temporary array cost
     fresh page faults (40% slower products), and its dashboard housekeeping (stack
     sampling every 10 ms) takes CPU from the products: the DPU's local workers go
-    without both."""
+    without both, and import the pipeline as they start."""
     import os
+    import sys
 
     import dask
 
@@ -78,7 +106,8 @@ def test_local_workers_are_configured_for_making_products(monkeypatch):
     with _local_cluster(1) as cluster, cluster.get_client() as client:
         settings = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                                        dask.config.get("distributed.worker.profile.enabled"),
-                                       dask.config.get("distributed.admin.tick.interval")))
-    assert list(settings.values()) == [(None, False, "1s")]
+                                       dask.config.get("distributed.admin.tick.interval"),
+                                       "targets.imaging.reduce" in sys.modules))
+    assert list(settings.values()) == [(None, False, "1s", True)]
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ, "nor does the nanny set it here"
     assert dask.config.get("distributed.worker.profile.enabled"), "this process keeps Dask's"
