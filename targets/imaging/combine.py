@@ -408,9 +408,9 @@ def _sorted(stack, network, scratch, name):
     """``stack`` (frames × pixels) with each pixel's values put in order by ``network``,
     in the work array ``name``; ``stack`` is left as it is.
 
-    Each comparison writes its minimum to a free plane and its maximum over the larger
-    value's plane, but a rank's last comparison writes straight into the result, so no
-    plane is copied in or out of the network.
+    Each comparison writes its minimum to a free spare plane and its maximum over the
+    higher rank's plane (once that is a spare: ``stack`` is never written); a rank's
+    last comparison writes straight into the result. No plane is copied in or out.
     """
     n = len(stack)
     result = scratch(name, stack.shape, stack.dtype)
@@ -487,11 +487,8 @@ def _sigma_clip(ranked, first, stop, rules, scratch):
     passes = 0
     while rules.max_iterations is None or passes < rules.max_iterations:
         passes += 1
-        # Before the first pass, the values outside the runs are the rejected bad ones,
-        # +inf, unless extrema were rejected.
-        runs_hold_all_finite = passes == 1 and rules.n_low == rules.n_high == 0
         new_first, new_stop = _clipped_runs(values, first[pixels], stop[pixels], rules,
-                                            runs_hold_all_finite, scratch)
+                                            scratch)
         moved = (new_first != first[pixels]) | (new_stop != stop[pixels])
         first[pixels], stop[pixels] = new_first, new_stop
         pixels = np.flatnonzero(moved) if isinstance(pixels, slice) else pixels[moved]
@@ -502,11 +499,15 @@ def _sigma_clip(ranked, first, stop, rules, scratch):
                                      ranked.dtype))
 
 
-def _clipped_runs(ranked, first, stop, rules, runs_hold_all_finite, scratch):
+def _clipped_runs(ranked, first, stop, rules, scratch):
     """One sigma-clipping pass: the runs of ranks within the bounds of ``first:stop``.
 
-    The values outside the runs must not count: their deviations are set to +inf,
-    which is what they are already when ``runs_hold_all_finite``.
+    The scale is the median of the ``count`` smallest deviations from the run's median
+    ``c`` of all the pixel's values, those outside the run included, and that is the
+    median of the run's deviations alone: a value below the run deviates from ``c`` at
+    least as much as every value of the run at or below ``c``, and these, with the
+    value just above ``c`` when ``count`` is even (it deviates as much as the one just
+    below), are more than half the run. Likewise above. So no value needs masking.
     """
     count = stop - first
     deviation = scratch("deviation", ranked.shape, np.float64)
@@ -515,11 +516,6 @@ def _clipped_runs(ranked, first, stop, rules, runs_hold_all_finite, scratch):
         centre = _median_of_runs(ranked, first, count)
         np.subtract(ranked, centre, out=deviation)
         np.abs(deviation, out=deviation)
-        if not runs_hold_all_finite:
-            ranks = np.arange(len(ranked))[:, np.newaxis]
-            outside = np.less(ranks, first, out=scratch("outside", ranked.shape, bool))
-            outside |= np.greater_equal(ranks, stop, out=flags)
-            np.copyto(deviation, np.inf, where=outside)
         deviation = _sorted(deviation, _v_sorting_network(len(ranked)), scratch,
                             "sorted deviation")
         scale = MAD_TO_SIGMA * _median_of_runs(deviation, 0, count)

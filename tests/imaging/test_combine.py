@@ -202,8 +202,20 @@ def test_clipping_iterates_until_no_pixel_changes():
     assert (converged.count <= twice.count).all() and (twice.count <= once.count).all()
 
 
+@pytest.mark.parametrize("n_frames", [9, 10])
+@pytest.mark.parametrize("n_low, n_high", [(3, 0), (0, 2), (2, 1)])
+def test_the_scale_is_that_of_the_kept_values_only(n_frames, n_low, n_high):
+    # Skewed values, extrema taken off one side and clipping iterated: the values
+    # outside each pixel's run of kept ranks never enter its MAD (see _clipped_runs).
+    rng = np.random.default_rng(n_frames + 10 * n_low + 100 * n_high)
+    frames = list(rng.exponential(100.0, (n_frames, 40, 40)) ** 1.5)
+    assert_as_the_docstring_says(frames, "mean", sigma_lower=1.5, sigma_upper=1.5,
+                                 n_low=n_low, n_high=n_high)
+
+
 @pytest.mark.parametrize("method", ["median", "mean", "sum"])
-def test_masks_non_finite_values_and_thresholds_reject_before_clipping(method):
+@pytest.mark.parametrize("extrema", [0, 1])
+def test_masks_non_finite_values_and_thresholds_reject_before_clipping(method, extrema):
     frames = noisy_frames(seed=6)
     rng = np.random.default_rng(6)
     masks = [rng.random(frames[0].shape) < 0.2 for _ in frames]
@@ -213,7 +225,7 @@ def test_masks_non_finite_values_and_thresholds_reject_before_clipping(method):
         mask[5, 5] = True
     frames[3][5, 5] = np.inf  # nothing is left at (5, 5)
     combined = assert_as_the_docstring_says(frames, method, masks=masks, clip_min=0,
-                                            n_low=1, n_high=1)
+                                            n_low=extrema, n_high=extrema)
     assert combined.mask[5, 5] and np.isnan(combined.data[5, 5])
     assert combined.mask.sum() == 1
 
