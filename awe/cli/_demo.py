@@ -46,6 +46,7 @@ def run_demo(*, chips=2, size=(1024, 1024), seed=1, dask=None, progress=None):
                              f"{out} and run awe demo again")
         return targets.NightReport.get(instrument="SIMCAM", night=nights[0], dpu=dpu), out
 
+
 def describe(report, out):
     """Lines for the terminal: where things are, and the night's table."""
     table = report.table()
