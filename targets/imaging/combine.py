@@ -414,9 +414,6 @@ def _sorted(stack, network, scratch, name):
     """
     n = len(stack)
     result = scratch(name, stack.shape, stack.dtype)
-    if n == 1:
-        result[0] = stack[0]
-        return result
     spares = scratch(f"{name} buffers", (n + 1, stack.shape[1]), stack.dtype)
     free = list(spares)
     holder = list(stack)  # holder[rank]: the plane now holding the values of that rank
@@ -439,7 +436,7 @@ def _sorted(stack, network, scratch, name):
             if owned[high]:
                 free.append(holder[high])
             holder[high], owned[high] = result[high], False
-    for rank in set(range(n)).difference(*network):  # only if the network skips one
+    for rank in set(range(n)).difference(*network):  # a lone frame: no comparisons
         result[rank] = holder[rank]
     return result
 
