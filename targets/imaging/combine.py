@@ -268,11 +268,12 @@ def _check_weights(weights):
 
 def _rows_per_block(n_frames, width, itemsize, memory_limit):
     """How many rows to work on at once to stay within ``memory_limit`` and the cache."""
-    # The frames' values four times (as read, sorted, the sort's spare planes, offsets)
-    # and a spare row, three float64 planes per frame and a spare row for the sorted
-    # deviations (deviations, spares, sorted), two boolean planes, per-frame weights and
-    # uncertainties in float64, and forty per-pixel float64 temporaries.
-    bytes_per_pixel = (n_frames * (4 * itemsize + 3 * 8 + 2 + 2 * 8) + itemsize + 8
+    # The frames' values five times (as read, sorted, the sort's spare planes, the
+    # pixels still clipping, offsets) and a spare row, three float64 planes per frame
+    # and a spare row for the sorted deviations (deviations, spares, sorted), one
+    # boolean plane, per-frame weights and uncertainties in float64, and forty
+    # per-pixel float64 temporaries.
+    bytes_per_pixel = (n_frames * (5 * itemsize + 3 * 8 + 1 + 2 * 8) + itemsize + 8
                        + 40 * 8)
     pixels = min(BLOCK_PIXELS, memory_limit // bytes_per_pixel)
     return max(1, pixels // width)
