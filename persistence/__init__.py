@@ -15,6 +15,7 @@ This package knows nothing of astronomy, files or processing.
 """
 
 from .attribute import Persistent, persistent
+from .bulk import insert_links, insert_many, update_many
 from .closure import reachable
 from .commit import commit_all
 from .context import PRIVILEGES, Context
@@ -50,8 +51,11 @@ __all__ = [
     "connect",
     "current_database",
     "fetch_together",
+    "insert_links",
+    "insert_many",
     "persistent",
     "reachable",
     "registered_class",
     "registered_classes",
+    "update_many",
 ]

@@ -55,6 +55,8 @@ def commit_all(objects):
                     if values[name] is None:
                         values[name] = getattr(context, "user" if name == "owner" else name)
             _insert(conn, new)
+            for obj in new:
+                obj.after_insert(conn)
             _update(conn, changed)
     except Exception as err:
         for obj, values in saved:

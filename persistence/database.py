@@ -173,6 +173,14 @@ class Database:
             finally:
                 self._reading.connection = None
 
+    @contextlib.contextmanager
+    def transaction(self):
+        """A connection in a transaction, committed at the end of the block and rolled
+        back if it raises: for writing with `persistence.insert_many` and friends."""
+        self.ensure_tables()
+        with self.engine.begin() as conn:
+            yield conn
+
     def execute(self, statement):
         """Run ``statement`` and return all its rows (see `reading`)."""
         self.ensure_tables()

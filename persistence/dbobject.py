@@ -222,6 +222,12 @@ class DBObject(metaclass=_PersistentClassType):
         whose objects need more than their attributes, such as a stored file, extend it.
         """
 
+    def after_insert(self, connection):
+        """Write, on ``connection`` (the commit's transaction, after this new object's
+        row), rows that belong to the object and must be committed or rolled back with
+        it, e.g. a catalogue's rows through `persistence.insert_many`. The default
+        writes none."""
+
     # -- references ---------------------------------------------------------------
 
     def _load_reference(self, prop):

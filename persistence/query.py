@@ -125,6 +125,14 @@ class Attribute:
         """Match objects whose value (or reference) is missing."""
         return Query(self.root, _IsNull(self))
 
+    def sql_column(self):
+        """The SQLAlchemy column of an attribute of the class itself: for conditions
+        the query language cannot spell, written in SQL (see `Query.where_sql`)."""
+        if len(self.path) != 1 or self.prop.kind not in (SCALAR, REFERENCE):
+            raise QueryError(f"{self} is not a scalar or reference column of "
+                             f"{self.root.__name__} itself")
+        return _column(self.prop)
+
     def __iter__(self):
         raise TypeError(f"{self} is a query attribute, not a list; compare it to make a "
                         "query, or iterate a query and read the attribute of each object")
@@ -277,6 +285,17 @@ class _IsNull:
         return f"{_short(self.attr)}.is_null()"
 
 
+class _SQL:
+    def __init__(self, clause, description):
+        self._clause, self.description = clause, description
+
+    def clause(self):
+        return self._clause
+
+    def __str__(self):
+        return self.description
+
+
 class _Boolean:
     def __init__(self, function, symbol, *operands):
         self.function, self.symbol, self.operands = function, symbol, operands
@@ -331,6 +350,13 @@ class Query:
         self._order = order
         self._offset = offset
         self._limit = limit
+
+    @classmethod
+    def where_sql(cls, target, clause, description):
+        """A query on ``target`` (a persistent class) for a condition written in
+        SQLAlchemy (on columns from `Attribute.sql_column`), shown as
+        ``description``; it combines with others like any query."""
+        return cls(target, _SQL(clause, description))
 
     def _replace(self, **changes):
         fields = {"order": self._order, "offset": self._offset, "limit": self._limit}
@@ -502,6 +528,46 @@ class Query:
         paths = [self._attribute(a) for a in attributes]
         return objects_to_table(list(self), [str(a)[len(self.cls.__name__) + 1:]
                                              for a in paths])
+
+    def columns(self, *names):
+        """Return the values of attributes of the matching objects as numpy arrays,
+        without making the objects: the fast way to read thousands of rows.
+
+        Parameters
+        ----------
+        *names : `str`
+            Scalar or reference attributes of the class itself (references give
+            object ids); ``object_id`` is always included.
+
+        Returns
+        -------
+        columns : `dict` [`str`, `numpy.ndarray`]
+            By name, in the query's order.
+        """
+        import numpy as np
+
+        props = [self._attribute(name).path for name in names]
+        for path in props:
+            if len(path) != 1 or path[0].kind not in (SCALAR, REFERENCE):
+                raise QueryError(f"columns() reads scalar or reference attributes of "
+                                 f"{self.cls.__name__} itself, not "
+                                 f"{'.'.join(p.name for p in path)}")
+        selected = [BASE_TABLE.c.object_id] + [
+            BASE_TABLE.c[p[0].name] if p[0].owner is DBObject else _column(p[0])
+            for p in props]
+        rows = execute(self._finish(sa.select(*selected).select_from(chain_from(self.cls))))
+        values = list(zip(*rows)) if rows else [()] * len(selected)
+        out = {"object_id": np.array(values[0], dtype=np.int64)}
+        for path, column in zip(props, values[1:]):
+            prop = path[0]
+            kind = int if prop.kind == REFERENCE else prop.type
+            if kind is float:
+                out[prop.name] = np.array(column, dtype=np.float64)  # missing: NaN
+            elif kind in (int, bool) and None not in column:
+                out[prop.name] = np.array(column, dtype=np.int64 if kind is int else bool)
+            else:
+                out[prop.name] = np.array(column, dtype=object)
+        return out
 
     def _attribute(self, attribute):
         """``attribute`` (a name, dotted path or `Attribute`) as an `Attribute` of ours."""

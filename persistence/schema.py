@@ -1,5 +1,9 @@
 """The relational schema behind persistent classes, and keeping a database in step.
 
+A class may name multi-column indexes in ``INDEXES``, a tuple of tuples of attribute
+names (e.g. ``(("zone", "ra"),)`` for range scans on both); they are created with the
+table, or added to an existing one.
+
 Inheritance maps to tables: the base table ``dbobject`` holds what every object has
 (object id, class name, creation date, owner, project, privileges); each persistent class
 has a table of its own attributes, joined on ``object_id``. An ordered list of references
@@ -86,11 +90,13 @@ def define_tables(cls, own_properties):
                 if t.name == name or t.name.startswith(name + "__")]:
         METADATA.remove(old)
     columns = [_column(p) for p in own_properties.values() if p.kind != REFERENCE_LIST]
+    indexes = [sa.Index(f"ix_{name}_{'_'.join(names)}", *names)
+               for names in cls.__dict__.get("INDEXES", ())]
     table = sa.Table(name, METADATA,
                      sa.Column("object_id", sa.BigInteger,
                                sa.ForeignKey("dbobject.object_id"), primary_key=True,
                                autoincrement=False),
-                     *columns)
+                     *columns, *indexes)
     links = {}
     for prop in own_properties.values():
         if prop.kind == REFERENCE_LIST:
@@ -162,6 +168,10 @@ def _add_new_columns(conn, inspector, cls, table):
                 "in place could lose data. Keep the old type and add a new attribute "
                 "under a new name (copying the values over), or convert the column "
                 "by hand with ALTER TABLE.")
+    have = {index["name"] for index in inspector.get_indexes(table.name)}
+    for index in table.indexes:
+        if index.name not in have and all(c.name in reflected for c in index.columns):
+            index.create(conn)
     unused = sorted(set(reflected) - {c.name for c in table.columns})
     if unused:
         warnings.warn(

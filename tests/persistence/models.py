@@ -80,3 +80,17 @@ def night(start=datetime.datetime(2026, 3, 1, 20, 0)):
     commit_all([flat, *raws, *reduced, calibrated])
     return {"chips": chips, "filters": filters, "flat": flat, "raws": raws,
             "reduced": reduced, "calibrated": calibrated}
+
+
+class Star(DBObject):
+    """A row of a catalogue, written in bulk; its brightness may be revised."""
+
+    INDEXES = (("field", "mag"),)
+
+    frame = persistent("The frame it was measured on", Frame, None)
+    field = persistent("Field number", int, 0)
+    name = persistent("Name", str, "")
+    mag = persistent("Magnitude", float, None)
+    flagged = persistent("Flagged", bool, False)
+    revised_mag = persistent("Magnitude after revision", float, None, mutable=True)
+    neighbours = persistent("Stars revised together", ["Star"], [], mutable=True)
