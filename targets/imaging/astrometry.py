@@ -48,6 +48,9 @@ __all__ = [
     "solve_astrometry",
 ]
 
+DEFAULT_KERNEL = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+"""SExtractor's ``default.conv``: a 3x3 pyramid, the detection filter of both."""
+
 _SEP_MASKED = 0x20 | 0x40
 """sep's aperture flags APER_HASMASKED and APER_ALLMASKED."""
 
@@ -174,8 +177,83 @@ def _fit_moffat_fwhm(data, bad, x, y, half_size, oversample=3):
     return fwhm
 
 
+def _extract(data, threshold, **kwargs):
+    """`sep.extract`, growing its pixel stack and sub-object limit when a crowded image
+    overflows them, instead of failing. (sep counts a pixel again for each deblending
+    level it is in, so the stack may need more entries than the image has pixels.)"""
+    while True:
+        try:
+            return sep.extract(data, threshold, **kwargs)
+        except Exception as err:
+            message = str(err)
+            if "pixel buffer full" in message and sep.get_extract_pixstack() < 8 * data.size:
+                sep.set_extract_pixstack(min(4 * sep.get_extract_pixstack(), 8 * data.size))
+            elif "deblending overflow" in message and sep.get_sub_object_limit() < 65536:
+                sep.set_sub_object_limit(4 * sep.get_sub_object_limit())
+            else:
+                raise
+
+
+def _measure(sub, bad, err, gain, objects):
+    """Kron radius and flux, half-light radius and windowed centroid of ``objects`` on
+    the background-subtracted image ``sub``: a dict of arrays."""
+    x_iso, y_iso = objects["x"], objects["y"]
+    a, b, theta = objects["a"], objects["b"], objects["theta"]
+    # Kron ("auto") flux, with a minimum circular aperture as in SExtractor.
+    kron, _ = sep.kron_radius(sub, x_iso, y_iso, a, b, theta, 6.0, mask=bad)
+    kron = np.where(np.isfinite(kron) & (kron > 0), kron, 2.5)
+    flux_auto, flux_auto_err, auto_flag = sep.sum_ellipse(
+        sub, x_iso, y_iso, a, b, theta, 2.5 * kron, err=err, mask=bad, gain=gain, subpix=1)
+    small = kron * np.sqrt(a * b) < 1.75
+    if small.any():
+        fc, fce, fcf = sep.sum_circle(sub, x_iso[small], y_iso[small], 1.75, err=err,
+                                      mask=bad, gain=gain, subpix=1)
+        flux_auto[small], flux_auto_err[small], auto_flag[small] = fc, fce, fcf
+    r50, _ = sep.flux_radius(sub, x_iso, y_iso, 6.0 * a, 0.5,
+                             normflux=np.where(flux_auto > 0, flux_auto, objects["flux"]),
+                             mask=bad, subpix=5)
+    r50 = np.where(np.isfinite(r50) & (r50 > 0), r50, np.sqrt(a * b))
+    # Windowed centroids (SExtractor's XWIN_IMAGE); where winpos fails or wanders off,
+    # keep the isophotal one. Masked pixels in the window (flag 0x20) are not a failure.
+    xwin, ywin, win_flag = sep.winpos(sub, x_iso, y_iso, 2.0 / 2.35 * r50, mask=bad)
+    failed = ((win_flag & ~0x20) != 0) | ~np.isfinite(xwin) | (
+        np.hypot(xwin - x_iso, ywin - y_iso) > 2)
+    return {"kron": kron, "flux_auto": flux_auto, "flux_auto_err": flux_auto_err,
+            "auto_flag": auto_flag, "r50": r50, "xwin": np.where(failed, x_iso, xwin),
+            "ywin": np.where(failed, y_iso, ywin), "failed": failed}
+
+
+def _without_neighbours(sub, bad, err, segmap, segment_id, obj):
+    """A cutout around ``obj`` in which its neighbours' pixels are replaced by their
+    mirror images through its centre (or masked where the mirror is another object's
+    too), as SExtractor's ``MASK_TYPE CORRECT`` does; None if no neighbour is near.
+
+    Returns ``((x0, y0), (sub, bad, err))``: the cutout's origin and its arrays.
+    """
+    radius = int(np.ceil(np.clip(15.0 * obj["a"], 8.0, 50.0)))
+    x, y = int(round(float(obj["x"]))), int(round(float(obj["y"])))
+    ny, nx = sub.shape
+    y0, y1, x0, x1 = max(y - radius, 0), min(y + radius + 1, ny), max(x - radius, 0), \
+        min(x + radius + 1, nx)
+    seg = segmap[y0:y1, x0:x1]
+    others = (seg != 0) & (seg != segment_id)
+    if not others.any():
+        return None
+    cut, cut_bad = sub[y0:y1, x0:x1].copy(), bad[y0:y1, x0:x1].copy()
+    yy, xx = np.nonzero(others)
+    my, mx = 2 * (y - y0) - yy, 2 * (x - x0) - xx
+    inside = (my >= 0) & (my < seg.shape[0]) & (mx >= 0) & (mx < seg.shape[1])
+    usable = np.zeros(yy.size, bool)
+    usable[inside] = ~others[my[inside], mx[inside]] & ~cut_bad[my[inside], mx[inside]]
+    cut[yy[usable], xx[usable]] = cut[my[usable], mx[usable]]
+    cut[yy[~usable], xx[~usable]] = 0.0
+    cut_bad[yy[~usable], xx[~usable]] = True
+    return (x0, y0), (cut, cut_bad, np.ascontiguousarray(err[y0:y1, x0:x1]))
+
+
 def detect_sources(image, mask=None, *, weight=None, background=None, threshold=5.0,
-                   minarea=5, saturation=None, gain=None, aperture_radius=None,
+                   minarea=5, filter_kernel=DEFAULT_KERNEL, deblend_nthresh=32,
+                   deblend_cont=0.005, saturation=None, gain=None, aperture_radius=None,
                    max_psf_stars=150):
     """Detect sources with sep and measure their positions, shapes, fluxes and FWHM.
 
@@ -195,6 +273,13 @@ def detect_sources(image, mask=None, *, weight=None, background=None, threshold=
         matched filter).
     minarea : `int`
         Minimum number of pixels above the threshold.
+    filter_kernel : `numpy.ndarray` or None
+        The kernel the image is convolved with before thresholding (SExtractor's
+        ``FILTER_NAME``); None for none. The default is SExtractor's ``default.conv``.
+    deblend_nthresh, deblend_cont : `int`, `float`
+        Deblending: thresholds between the detection level and the peak, and the
+        fraction of the flux a branch needs to become an object of its own
+        (SExtractor's ``DEBLEND_NTHRESH`` and ``DEBLEND_MINCONT``).
     saturation : `float`, optional
         Level (image units, background included) at which pixels saturate; sources whose
         peak reaches 95% of it are marked ``saturated``.
@@ -236,39 +321,35 @@ def detect_sources(image, mask=None, *, weight=None, background=None, threshold=
         err = background.rms
     err = np.ascontiguousarray(err, dtype=np.float64)
 
-    sep.set_extract_pixstack(max(sep.get_extract_pixstack(), data.size // 2))
-    sep.set_sub_object_limit(max(sep.get_sub_object_limit(), 4096))
-    objects = sep.extract(sub, threshold, err=err, mask=bad, minarea=minarea)
+    objects, segmap = _extract(sub, threshold, err=err, mask=bad, minarea=minarea,
+                               filter_kernel=filter_kernel, filter_type="conv",
+                               deblend_nthresh=deblend_nthresh, deblend_cont=deblend_cont,
+                               segmentation_map=True)
     if len(objects) == 0:
         raise AstrometryError(
             f"no sources above {threshold} sigma in the {data.shape[1]}x{data.shape[0]} "
             "image; check that it is exposed and flat-fielded, or lower the threshold")
-    objects = objects[np.argsort(-objects["flux"])]
+    order = np.argsort(-objects["flux"])
+    objects, segment_ids = objects[order], order + 1
     x_iso, y_iso = objects["x"], objects["y"]
     a, b, theta = objects["a"], objects["b"], objects["theta"]
-
-    # Kron ("auto") flux, with a minimum circular aperture as in SExtractor.
-    kron, _ = sep.kron_radius(sub, x_iso, y_iso, a, b, theta, 6.0, mask=bad)
-    kron = np.where(np.isfinite(kron) & (kron > 0), kron, 2.5)
-    flux_auto, flux_auto_err, auto_flag = sep.sum_ellipse(
-        sub, x_iso, y_iso, a, b, theta, 2.5 * kron, err=err, mask=bad, gain=gain, subpix=1)
-    small = kron * np.sqrt(a * b) < 1.75
-    if small.any():
-        fc, fce, fcf = sep.sum_circle(sub, x_iso[small], y_iso[small], 1.75, err=err,
-                                      mask=bad, gain=gain, subpix=1)
-        flux_auto[small], flux_auto_err[small], auto_flag[small] = fc, fce, fcf
-    r50, _ = sep.flux_radius(sub, x_iso, y_iso, 6.0 * a, 0.5,
-                             normflux=np.where(flux_auto > 0, flux_auto, objects["flux"]),
-                             mask=bad, subpix=5)
-    r50 = np.where(np.isfinite(r50) & (r50 > 0), r50, np.sqrt(a * b))
-
-    # Windowed centroids (SExtractor's XWIN_IMAGE). The window sees a deblended
-    # neighbour's light, so for blends, and where winpos fails, keep the isophotal one.
-    xwin, ywin, win_flag = sep.winpos(sub, x_iso, y_iso, 2.0 / 2.35 * r50, mask=bad)
-    failed = (win_flag != 0) | ~np.isfinite(xwin) | (np.hypot(xwin - x_iso, ywin - y_iso) > 2)
-    failed |= (objects["flag"] & sep.OBJ_MERGED) != 0
-    xwin = np.where(failed, x_iso, xwin)
-    ywin = np.where(failed, y_iso, ywin)
+    measured = _measure(sub, bad, err, gain, objects)
+    for i in range(len(objects)):
+        cutout = _without_neighbours(sub, bad, err, segmap, segment_ids[i], objects[i])
+        if cutout is not None:
+            (x0, y0), parts = cutout
+            one = objects[i:i + 1].copy()
+            one["x"] -= x0
+            one["y"] -= y0
+            again = _measure(*parts, gain, one)
+            again["xwin"] += x0
+            again["ywin"] += y0
+            for name, values in again.items():
+                measured[name][i] = values[0]
+    kron, flux_auto, flux_auto_err, auto_flag, r50, xwin, ywin = (
+        measured[name] for name in ("kron", "flux_auto", "flux_auto_err", "auto_flag",
+                                    "r50", "xwin", "ywin"))
+    failed = measured["failed"]
 
     snr = np.where(flux_auto_err > 0, flux_auto / np.where(flux_auto_err > 0,
                                                             flux_auto_err, 1), 0.0)
@@ -287,8 +368,9 @@ def detect_sources(image, mask=None, *, weight=None, background=None, threshold=
     # FWHM from a Moffat fit to bright, clean, isolated sources.
     fwhm = np.full(len(objects), np.nan)
     tree = cKDTree(np.column_stack([xwin, ywin]))
-    size = np.nanmedian(2.0 * r50[(objects["flag"] == 0) & (snr > 20)]) if (snr > 20).any() \
-        else np.nanmedian(2.0 * r50)
+    bright = (objects["flag"] == 0) & (snr > 20) & np.isfinite(r50)
+    size = 2.0 * float(np.median(r50[bright] if bright.any() else r50[np.isfinite(r50)]
+                                 if np.isfinite(r50).any() else [1.0]))
     half_size = int(np.clip(np.ceil(2.0 * size), 4, 25))
     n_near = np.array([len(n) for n in tree.query_ball_point(np.column_stack([xwin, ywin]),
                                                              2.5 * half_size)])
