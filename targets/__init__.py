@@ -8,7 +8,8 @@ never `awe`.
 The imaging chain: `ingest` makes raw frames (`targets.raw`) and reference catalogues;
 `MasterBias`, `HotPixelMap`, `MasterFlat` and `ColdPixelMap` (`targets.calibration`)
 calibrate a chip's night; `CalibratedExposure` is one chip of a science exposure,
-calibrated and solved; `NightReport` reduces a whole night. The algorithms are in
+calibrated and solved; `NightReport` reduces a whole night. `SourceList` holds an
+exposure's sources (`Source` rows, cone-searchable through `targets.sky`). The algorithms are in
 `targets.imaging`, the instruments in `targets.instruments`, the simulator in
 `targets.simulator`.
 """
@@ -30,6 +31,7 @@ from .ingest import IngestReport, ingest
 from .calibration import ColdPixelMap, HotPixelMap, MasterBias, MasterFlat
 from .calibrated_exposure import CalibratedExposure
 from .night_report import NightReport
+from .source_list import Source, SourceList
 
 __all__ = [
     "AstrometryError",
@@ -67,6 +69,8 @@ __all__ = [
     "ReferenceCatalogue",
     "Reproduction",
     "SerialDPU",
+    "Source",
+    "SourceList",
     "TO_BE_BUILT",
     "TargetError",
     "UP_TO_DATE",

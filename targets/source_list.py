@@ -1,0 +1,235 @@
+"""SourceList: the sources of a calibrated image, as rows of one database table.
+
+A `SourceList` is a product like any other (made by `get`, with lineage, parameters and
+a file: the catalogue as a FITS table); each of its sources is a `Source`, a row of the
+one ``source`` table shared by every source list. The rows are written in bulk (``COPY``
+on PostgreSQL) in the transaction that commits the list, so a list is never half there.
+Sources carry the zones index (`targets.sky`), so that
+
+>>> bright = (Source.mag < 20) & Source.cone(150.1, 2.2, 30 / 3600)
+
+is a query like any other, answered by index range scans.
+"""
+
+import datetime
+
+import numpy as np
+from astropy.table import Table
+
+from persistence import DBObject, insert_many, persistent
+
+from .calibrated_exposure import CalibratedExposure
+from .dependency import dependency
+from .imaging.extraction import FILTER_KERNELS, extract_catalogue
+from .imaging.skymatch import unit_vectors
+from .parameters import ProcessParameters
+from .process import ProcessTarget
+from .raw import Chip, RawScienceFrame
+from .sky import SkyIndexed, sky_columns
+
+__all__ = ["Source", "SourceList"]
+
+_MJD0 = datetime.datetime(1858, 11, 17)
+
+
+class SourceListParameters(ProcessParameters):
+    threshold = persistent("Detection threshold [sigma per pixel, after filtering]",
+                           float, 3.0)
+    minarea = persistent("Minimum area above the threshold [pixels]", int, 5)
+    deblend_nthresh = persistent("Deblending thresholds (SExtractor's DEBLEND_NTHRESH)",
+                                 int, 32)
+    deblend_cont = persistent("Deblending contrast (SExtractor's DEBLEND_MINCONT)",
+                              float, 0.005)
+    filter_kernel = persistent("Detection filter: " + ", ".join(FILTER_KERNELS), str,
+                               "default")
+
+
+class SourceList(ProcessTarget):
+    """The sources of one CalibratedExposure: positions, fluxes, magnitudes, shapes.
+
+    Asked for by the raw science frame (``SourceList.get(raw=frame)``): the exposure
+    is calibrated first if it is missing or outdated.
+    """
+
+    SELECTORS = ("raw",)
+    Parameters = SourceListParameters
+    CODE_VERSION = "1"
+    filename_prefix = "SL"
+
+    exposure = dependency("The calibrated exposure the sources are extracted from",
+                          CalibratedExposure, selectors=lambda s: {"raw": s["raw"]})
+
+    raw = persistent("The raw science frame", RawScienceFrame, None)
+    chip = persistent("The chip", Chip, None)
+    filter = persistent("Filter name", str, "")
+    date_obs = persistent("Start of the exposure (UTC)", datetime.datetime, None)
+    mjd = persistent("Modified Julian date at mid-exposure (UTC)", float, None)
+    exptime = persistent("Exposure time [s]", float, 0.0)
+    n_sources = persistent("Number of sources", int, 0)
+    ra = persistent("Right ascension of the image's centre [deg]", float, None)
+    dec = persistent("Declination of the image's centre [deg]", float, None)
+    footprint = persistent("The image's corners: ra1, dec1, ..., ra4, dec4 [deg]",
+                           [float], [])
+    limiting_mag = persistent("5-sigma limiting magnitude of a point source (AB)", float,
+                              None)
+    aperture_correction = persistent("Aperture to total magnitude correction [mag]",
+                                     float, 0.0)
+
+    @classmethod
+    def new(cls, selectors):
+        raw = selectors["raw"]
+        return cls(raw=raw, chip=raw.chip, filter=raw.filter, date_obs=raw.date_obs,
+                   exptime=raw.exptime,
+                   mjd=(raw.date_obs - _MJD0).total_seconds() / 86400.0
+                   + raw.exptime / 2 / 86400.0)
+
+    def make(self, workdir):
+        pars, exposure = self.process_parameters, self.exposure
+        science, weight, mask = exposure.images()
+        wcs = exposure.wcs()
+        table = extract_catalogue(
+            science, weight, mask, wcs, zeropoint=exposure.zeropoint,
+            exptime=exposure.exptime, threshold=pars.threshold, minarea=pars.minarea,
+            deblend_nthresh=pars.deblend_nthresh, deblend_cont=pars.deblend_cont,
+            filter_kernel=pars.filter_kernel, gain=self.raw.gain,
+            saturation=self.raw.saturation)
+        ny, nx = science.shape
+        corners = wcs.pixel_to_world_values([-0.5, nx - 0.5, nx - 0.5, -0.5],
+                                            [-0.5, -0.5, ny - 0.5, ny - 0.5])
+        self.footprint = [float(v) for pair in zip(*corners) for v in pair]
+        self.ra, self.dec = exposure.ra, exposure.dec
+        self.n_sources = len(table)
+        self.limiting_mag = table.meta["MAGLIM"]
+        self.aperture_correction = table.meta["APCORR"]
+        self._sources = table
+        path = workdir / "sources.fits"
+        table.meta.update(FILTER=self.filter, MJD=self.mjd, EXPTIME=self.exptime)
+        table.write(path, format="fits")
+        return path
+
+    def after_insert(self, connection):
+        """Write the sources, in the transaction that commits the list."""
+        table = getattr(self, "_sources", None)
+        if table is None:
+            table = Table.read(self.retrieve(), format="fits")
+        columns = {name: np.asarray(table[name]) for name in SOURCE_COLUMNS}
+        n = len(table)
+        columns.update(sky_columns(columns["ra"], columns["dec"]))
+        columns.update(sourcelist=[self.object_id] * n, mjd=[self.mjd] * n,
+                       filter=[self.filter] * n)
+        insert_many(Source, columns, connection=connection)
+        self._sources = None
+
+    def sources(self):
+        """The list's sources, as a query (in ``number`` order)."""
+        return (Source.sourcelist == self).order_by("number")
+
+    def table(self):
+        """The sources as an `astropy.table.Table`, read from the database."""
+        columns = self.sources().columns(*SOURCE_COLUMNS)
+        table = Table({name: columns[name] for name in SOURCE_COLUMNS})
+        table.meta.update(FILTER=self.filter, MJD=self.mjd, EXPTIME=self.exptime,
+                          SLIST=self.object_id)
+        for name, unit in UNITS.items():
+            table[name].unit = unit
+        return table
+
+    def write(self, path, format=None):
+        """Write the sources to ``path``: FITS (``.fits``), VOTable (``.xml``,
+        ``.vot``) or any format astropy's ``Table.write`` knows (``format=``)."""
+        if format is None and str(path).endswith((".vot", ".xml")):
+            format = "votable"
+        self.table().write(path, format=format, overwrite=True)
+        return path
+
+    def covers(self, ra, dec, margin=0.0):
+        """Whether ``(ra, dec)`` (degrees, arrays) fall on the image, at least
+        ``margin`` degrees inside its edges."""
+        if len(self.footprint) != 8:
+            return np.zeros(np.shape(ra), bool)
+        corners = np.reshape(self.footprint, (4, 2))
+        return _inside_quadrilateral(ra, dec, corners, margin)
+
+
+class Source(SkyIndexed, DBObject):
+    """One source of a `SourceList`: a row of the one table of all sources."""
+
+    INDEXES = (("zone", "ra"),)
+
+    sourcelist = persistent("The source list it belongs to", SourceList, None)
+    number = persistent("Its number in the list (1: brightest)", int, 0)
+    mjd = persistent("Modified Julian date at mid-exposure (UTC), as the list's", float,
+                     None)
+    filter = persistent("Filter name, as the list's", str, "")
+    x = persistent("Column: windowed centroid [pixel, 0-based]", float, None)
+    y = persistent("Row: windowed centroid [pixel, 0-based]", float, None)
+    xy_err = persistent("Centroid error per axis [pixel]", float, None)
+    ra = persistent("Right ascension [deg]", float, None)
+    dec = persistent("Declination [deg]", float, None)
+    ra_err = persistent("Error of ra, along the great circle [arcsec]", float, None)
+    dec_err = persistent("Error of dec [arcsec]", float, None)
+    zone = persistent("Declination zone (the sky index; see targets.sky)", int, None)
+    cx = persistent("Unit vector x (the sky index)", float, None)
+    cy = persistent("Unit vector y (the sky index)", float, None)
+    cz = persistent("Unit vector z (the sky index)", float, None)
+    flux_aper = persistent("Flux in the aperture [ADU]", float, None)
+    flux_aper_err = persistent("Error of flux_aper [ADU]", float, None)
+    flux_auto = persistent("Kron flux [ADU]", float, None)
+    flux_auto_err = persistent("Error of flux_auto [ADU]", float, None)
+    mag = persistent("Kron magnitude (AB)", float, None)
+    mag_err = persistent("Error of mag", float, None)
+    mag_aper = persistent("Aperture magnitude, corrected to total (AB)", float, None)
+    mag_aper_err = persistent("Error of mag_aper", float, None)
+    flux = persistent("Aperture flux corrected to total [microjansky]", float, None)
+    flux_err = persistent("Error of flux [microjansky]", float, None)
+    a = persistent("Semi-major axis [pixel]", float, None)
+    b = persistent("Semi-minor axis [pixel]", float, None)
+    theta = persistent("Position angle of the major axis, from +x towards +y [rad]",
+                       float, None)
+    fwhm = persistent("Moffat FWHM [pixel] (bright isolated sources; NaN otherwise)",
+                      float, None)
+    flux_radius = persistent("Half-light radius [pixel]", float, None)
+    snr = persistent("Signal to noise of the Kron flux", float, None)
+    flags = persistent("Extraction flags: sep's, and 4 for saturated", int, 0)
+    class_star = persistent("Star/galaxy indicator: 1 point source, 0 extended", float,
+                            None)
+
+
+SOURCE_COLUMNS = ("number", "x", "y", "xy_err", "ra", "dec", "ra_err", "dec_err",
+                  "flux_aper", "flux_aper_err", "flux_auto", "flux_auto_err", "mag",
+                  "mag_err", "mag_aper", "mag_aper_err", "flux", "flux_err", "a", "b",
+                  "theta", "fwhm", "flux_radius", "snr", "flags", "class_star")
+"""The columns of a source list, as the table, the file and the database have them."""
+
+UNITS = {"x": "pix", "y": "pix", "xy_err": "pix", "ra": "deg", "dec": "deg",
+         "ra_err": "arcsec", "dec_err": "arcsec", "flux_aper": "adu",
+         "flux_aper_err": "adu", "flux_auto": "adu", "flux_auto_err": "adu", "mag": "mag",
+         "mag_err": "mag", "mag_aper": "mag", "mag_aper_err": "mag", "flux": "uJy",
+         "flux_err": "uJy", "a": "pix", "b": "pix", "theta": "rad", "fwhm": "pix",
+         "flux_radius": "pix"}
+
+
+def _inside_quadrilateral(ra, dec, corners, margin):
+    """Points inside a convex quadrilateral on the sky (gnomonic projection at its
+    centre), at least ``margin`` degrees from its edges."""
+    centre = np.mean(unit_vectors(corners[:, 0], corners[:, 1]), axis=1)
+    centre /= np.linalg.norm(centre)
+    east = np.cross([0.0, 0.0, 1.0], centre)
+    east /= np.linalg.norm(east)
+    north = np.cross(centre, east)
+
+    def project(r, d):
+        v = np.stack(unit_vectors(r, d), axis=-1)
+        depth = v @ centre
+        return np.degrees((v @ east) / depth), np.degrees((v @ north) / depth), depth > 0
+
+    cx, cy, _ = project(corners[:, 0], corners[:, 1])
+    px, py, front = project(np.atleast_1d(ra), np.atleast_1d(dec))
+    inside = front.copy()
+    orientation = np.sign(np.sum(cx * np.roll(cy, -1) - np.roll(cx, -1) * cy))
+    for k in range(4):
+        x0, y0, x1, y1 = cx[k], cy[k], cx[(k + 1) % 4], cy[(k + 1) % 4]
+        length = np.hypot(x1 - x0, y1 - y0)
+        distance = orientation * ((x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)) / length
+        inside &= distance >= margin
+    return inside.reshape(np.shape(ra))
