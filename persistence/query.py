@@ -552,9 +552,7 @@ class Query:
                 raise QueryError(f"columns() reads scalar or reference attributes of "
                                  f"{self.cls.__name__} itself, not "
                                  f"{'.'.join(p.name for p in path)}")
-        selected = [BASE_TABLE.c.object_id] + [
-            BASE_TABLE.c[p[0].name] if p[0].owner is DBObject else _column(p[0])
-            for p in props]
+        selected = [BASE_TABLE.c.object_id] + [_column(path[0]) for path in props]
         rows = execute(self._finish(sa.select(*selected).select_from(chain_from(self.cls))))
         values = list(zip(*rows)) if rows else [()] * len(selected)
         out = {"object_id": np.array(values[0], dtype=np.int64)}
