@@ -19,6 +19,7 @@ Semantics worth knowing:
 
 import operator
 
+import numpy as np
 import sqlalchemy as sa
 
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST, unknown_attribute
@@ -544,8 +545,6 @@ class Query:
         columns : `dict` [`str`, `numpy.ndarray`]
             By name, in the query's order.
         """
-        import numpy as np
-
         props = [self._attribute(name).path for name in names]
         for path in props:
             if len(path) != 1 or path[0].kind not in (SCALAR, REFERENCE):

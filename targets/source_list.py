@@ -21,7 +21,6 @@ from persistence import DBObject, insert_many, persistent
 from .calibrated_exposure import CalibratedExposure
 from .dependency import dependency
 from .imaging.extraction import FILTER_KERNELS, extract_catalogue
-from .imaging.skymatch import unit_vectors
 from .parameters import ProcessParameters
 from .process import ProcessTarget
 from .raw import Chip, RawScienceFrame
@@ -142,14 +141,6 @@ class SourceList(ProcessTarget):
         self.table().write(path, format=format, overwrite=True)
         return path
 
-    def covers(self, ra, dec, margin=0.0):
-        """Whether ``(ra, dec)`` (degrees, arrays) fall on the image, at least
-        ``margin`` degrees inside its edges."""
-        if len(self.footprint) != 8:
-            return np.zeros(np.shape(ra), bool)
-        corners = np.reshape(self.footprint, (4, 2))
-        return _inside_quadrilateral(ra, dec, corners, margin)
-
 
 class Source(SkyIndexed, DBObject):
     """One source of a `SourceList`: a row of the one table of all sources."""
@@ -208,28 +199,3 @@ UNITS = {"x": "pix", "y": "pix", "xy_err": "pix", "ra": "deg", "dec": "deg",
          "flux_err": "uJy", "a": "pix", "b": "pix", "theta": "rad", "fwhm": "pix",
          "flux_radius": "pix"}
 
-
-def _inside_quadrilateral(ra, dec, corners, margin):
-    """Points inside a convex quadrilateral on the sky (gnomonic projection at its
-    centre), at least ``margin`` degrees from its edges."""
-    centre = np.mean(unit_vectors(corners[:, 0], corners[:, 1]), axis=1)
-    centre /= np.linalg.norm(centre)
-    east = np.cross([0.0, 0.0, 1.0], centre)
-    east /= np.linalg.norm(east)
-    north = np.cross(centre, east)
-
-    def project(r, d):
-        v = np.stack(unit_vectors(r, d), axis=-1)
-        depth = v @ centre
-        return np.degrees((v @ east) / depth), np.degrees((v @ north) / depth), depth > 0
-
-    cx, cy, _ = project(corners[:, 0], corners[:, 1])
-    px, py, front = project(np.atleast_1d(ra), np.atleast_1d(dec))
-    inside = front.copy()
-    orientation = np.sign(np.sum(cx * np.roll(cy, -1) - np.roll(cx, -1) * cy))
-    for k in range(4):
-        x0, y0, x1, y1 = cx[k], cy[k], cx[(k + 1) % 4], cy[(k + 1) % 4]
-        length = np.hypot(x1 - x0, y1 - y0)
-        distance = orientation * ((x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)) / length
-        inside &= distance >= margin
-    return inside.reshape(np.shape(ra))

@@ -195,20 +195,19 @@ def _extract(data, threshold, **kwargs):
 
 
 def _measure(sub, bad, err, gain, objects):
-    """Kron radius and flux, half-light radius and windowed centroid of ``objects`` on
-    the background-subtracted image ``sub``: a dict of arrays."""
+    """Kron flux, half-light radius and windowed centroid of ``objects`` on the
+    background-subtracted image ``sub``: a dict of arrays."""
     x_iso, y_iso = objects["x"], objects["y"]
     a, b, theta = objects["a"], objects["b"], objects["theta"]
     # Kron ("auto") flux, with a minimum circular aperture as in SExtractor.
     kron, _ = sep.kron_radius(sub, x_iso, y_iso, a, b, theta, 6.0, mask=bad)
     kron = np.where(np.isfinite(kron) & (kron > 0), kron, 2.5)
-    flux_auto, flux_auto_err, auto_flag = sep.sum_ellipse(
+    flux_auto, flux_auto_err, _ = sep.sum_ellipse(
         sub, x_iso, y_iso, a, b, theta, 2.5 * kron, err=err, mask=bad, gain=gain, subpix=1)
     small = kron * np.sqrt(a * b) < 1.75
     if small.any():
-        fc, fce, fcf = sep.sum_circle(sub, x_iso[small], y_iso[small], 1.75, err=err,
-                                      mask=bad, gain=gain, subpix=1)
-        flux_auto[small], flux_auto_err[small], auto_flag[small] = fc, fce, fcf
+        flux_auto[small], flux_auto_err[small], _ = sep.sum_circle(
+            sub, x_iso[small], y_iso[small], 1.75, err=err, mask=bad, gain=gain, subpix=1)
     r50, _ = sep.flux_radius(sub, x_iso, y_iso, 6.0 * a, 0.5,
                              normflux=np.where(flux_auto > 0, flux_auto, objects["flux"]),
                              mask=bad, subpix=5)
@@ -218,8 +217,8 @@ def _measure(sub, bad, err, gain, objects):
     xwin, ywin, win_flag = sep.winpos(sub, x_iso, y_iso, 2.0 / 2.35 * r50, mask=bad)
     failed = ((win_flag & ~0x20) != 0) | ~np.isfinite(xwin) | (
         np.hypot(xwin - x_iso, ywin - y_iso) > 2)
-    return {"kron": kron, "flux_auto": flux_auto, "flux_auto_err": flux_auto_err,
-            "auto_flag": auto_flag, "r50": r50, "xwin": np.where(failed, x_iso, xwin),
+    return {"flux_auto": flux_auto, "flux_auto_err": flux_auto_err,
+            "r50": r50, "xwin": np.where(failed, x_iso, xwin),
             "ywin": np.where(failed, y_iso, ywin), "failed": failed}
 
 
@@ -346,10 +345,9 @@ def detect_sources(image, mask=None, *, weight=None, background=None, threshold=
             again["ywin"] += y0
             for name, values in again.items():
                 measured[name][i] = values[0]
-    kron, flux_auto, flux_auto_err, auto_flag, r50, xwin, ywin = (
-        measured[name] for name in ("kron", "flux_auto", "flux_auto_err", "auto_flag",
-                                    "r50", "xwin", "ywin"))
-    failed = measured["failed"]
+    flux_auto, flux_auto_err, r50, xwin, ywin, failed = (
+        measured[name] for name in ("flux_auto", "flux_auto_err", "r50", "xwin", "ywin",
+                                    "failed"))
 
     snr = np.where(flux_auto_err > 0, flux_auto / np.where(flux_auto_err > 0,
                                                             flux_auto_err, 1), 0.0)

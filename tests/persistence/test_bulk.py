@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from persistence import (CommitError, ImmutableObjectError, UnknownAttributeError,
-                         commit_all, current_database, insert_links, insert_many,
+                         current_database, insert_links, insert_many,
                          update_many)
 from tests.persistence.models import Frame, Star
 
@@ -96,7 +96,6 @@ def test_update_many_changes_mutable_attributes_only(db):
     with pytest.raises(UnknownAttributeError):
         with current_database().transaction() as conn:
             insert_many(Star, {"nonsense": [1]}, connection=conn)
-    commit_all([])
 
 
 def test_a_class_index_is_created(db):
