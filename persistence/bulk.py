@@ -11,12 +11,13 @@ class: queries, references and batch loading work on them as on any other.
 import csv
 import datetime
 import io
+import json
 import math
 
 import numpy as np
 import sqlalchemy as sa
 
-from .attribute import REFERENCE, REFERENCE_LIST, SCALAR
+from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST
 from .database import current_database
 from .dbobject import DBObject
 from .errors import CommitError, ImmutableObjectError, UnknownAttributeError, first_line
@@ -48,10 +49,10 @@ def insert_many(cls, columns, *, connection):
     n = _length(columns)
     for name in columns:
         prop = properties.get(name)
-        if prop is None or prop.kind not in (SCALAR, REFERENCE) or prop.read_only:
+        if prop is None or prop.kind not in (SCALAR, SCALAR_LIST, REFERENCE) or prop.read_only:
             raise UnknownAttributeError(
-                f"insert_many: {cls.__name__}.{name} is not a scalar or reference "
-                "attribute that can be written")
+                f"insert_many: {cls.__name__}.{name} is not a scalar, list of scalars or "
+                "reference attribute that can be written")
     db = current_database()
     ids = np.asarray(db.allocate_ids(connection, n), dtype=np.int64)
     if n == 0:
@@ -112,8 +113,12 @@ def update_many(cls, object_ids, columns, *, connection):
                 {name: sa.bindparam(name) for name in names})
             rows = [dict(zip(["_id", *names], row)) for row in
                     zip(ids.tolist(), *[_plain(columns[n]) for n in names])]
-            if rows:
-                connection.execute(statement, rows)
+            try:
+                if rows:
+                    connection.execute(statement, rows)
+            except Exception as err:
+                raise CommitError(f"updating {len(rows)} rows of {table.name!r} failed, "
+                                  f"and the transaction with it: {first_line(err)}") from err
 
 
 def insert_links(cls, name, object_ids, positions, ref_ids, *, connection):
@@ -165,13 +170,18 @@ def _update_postgresql(connection, table, ids, names, data):
     """COPY the new values into a temporary table, then one UPDATE ... FROM it."""
     temp = f"awe_update_{table.name}"
     types = ", ".join(f'"{n}" {table.c[n].type.compile(connection.dialect)}' for n in names)
-    connection.exec_driver_sql(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{temp}" '
-                               f"(object_id bigint, {types}) ON COMMIT DROP")
-    connection.exec_driver_sql(f'TRUNCATE "{temp}"')
-    _copy(connection, temp, ["object_id", *names], [ids, *data])
-    assignments = ", ".join(f'"{n}" = u."{n}"' for n in names)
-    connection.exec_driver_sql(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" u '
-                               f'WHERE "{table.name}".object_id = u.object_id')
+    try:
+        # Dropped first: an earlier update of the transaction may have had other columns.
+        connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{temp}"')
+        connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{temp}" '
+                                   f"(object_id bigint, {types}) ON COMMIT DROP")
+        _copy(connection, temp, ["object_id", *names], [ids, *data])
+        assignments = ", ".join(f'"{n}" = u."{n}"' for n in names)
+        connection.exec_driver_sql(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" '
+                                   f'u WHERE "{table.name}".object_id = u.object_id')
+    except Exception as err:
+        raise CommitError(f"updating {len(ids)} rows of {table.name!r} failed, and the "
+                          f"transaction with it: {first_line(err)}") from err
 
 
 def _length(columns):
@@ -195,7 +205,7 @@ def _plain(values):
 
 def _csv_values(values):
     """Values as COPY's CSV reads them: None is NULL (``\\N``), non-finite floats are
-    spelt out."""
+    spelt out, lists are JSON."""
     out = []
     for v in _plain(values):
         if v is None:
@@ -204,6 +214,8 @@ def _csv_values(values):
             out.append("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
         elif isinstance(v, datetime.datetime):
             out.append(v.isoformat(sep=" "))
+        elif isinstance(v, (list, tuple)):
+            out.append(json.dumps(list(v)))
         else:
             out.append(v)
     return out

@@ -537,8 +537,9 @@ class Query:
         Parameters
         ----------
         *names : `str`
-            Scalar or reference attributes of the class itself (references give
-            object ids); ``object_id`` is always included.
+            Scalar, list-of-scalar or reference attributes of the class itself
+            (references give object ids, lists give an array of lists); ``object_id``
+            is always included.
 
         Returns
         -------
@@ -547,7 +548,7 @@ class Query:
         """
         props = [self._attribute(name).path for name in names]
         for path in props:
-            if len(path) != 1 or path[0].kind not in (SCALAR, REFERENCE):
+            if len(path) != 1 or path[0].kind not in (SCALAR, SCALAR_LIST, REFERENCE):
                 raise QueryError(f"columns() reads scalar or reference attributes of "
                                  f"{self.cls.__name__} itself, not "
                                  f"{'.'.join(p.name for p in path)}")
@@ -557,13 +558,15 @@ class Query:
         out = {"object_id": np.array(values[0], dtype=np.int64)}
         for path, column in zip(props, values[1:]):
             prop = path[0]
-            kind = int if prop.kind == REFERENCE else prop.type
+            kind = {REFERENCE: int, SCALAR_LIST: list}.get(prop.kind, prop.type)
             if kind is float:
                 out[prop.name] = np.array(column, dtype=np.float64)  # missing: NaN
             elif kind in (int, bool) and None not in column:
                 out[prop.name] = np.array(column, dtype=np.int64 if kind is int else bool)
             else:
-                out[prop.name] = np.array(column, dtype=object)
+                out[prop.name] = values = np.empty(len(column), dtype=object)
+                for k, value in enumerate(column):  # lists stay lists
+                    values[k] = value
         return out
 
     def _attribute(self, attribute):

@@ -9,7 +9,8 @@ The imaging chain: `ingest` makes raw frames (`targets.raw`) and reference catal
 `MasterBias`, `HotPixelMap`, `MasterFlat` and `ColdPixelMap` (`targets.calibration`)
 calibrate a chip's night; `CalibratedExposure` is one chip of a science exposure,
 calibrated and solved; `NightReport` reduces a whole night. `SourceList` holds an
-exposure's sources (`Source` rows, cone-searchable through `targets.sky`). The algorithms are in
+exposure's sources (`Source` rows, cone-searchable through `targets.sky`); `Object`
+associates them across lists (`targets.object`). The algorithms are in
 `targets.imaging`, the instruments in `targets.instruments`, the simulator in
 `targets.simulator`.
 """
@@ -32,8 +33,10 @@ from .calibration import ColdPixelMap, HotPixelMap, MasterBias, MasterFlat
 from .calibrated_exposure import CalibratedExposure
 from .night_report import NightReport
 from .source_list import Source, SourceList
+from .object import Association, Object, ObjectPhotometry, associate
 
 __all__ = [
+    "Association",
     "AstrometryError",
     "CalibratedExposure",
     "CalibrationTarget",
@@ -56,6 +59,8 @@ __all__ = [
     "NightReport",
     "Node",
     "OUTDATED",
+    "Object",
+    "ObjectPhotometry",
     "PhotometryError",
     "Plan",
     "ProcessParameters",

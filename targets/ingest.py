@@ -20,10 +20,11 @@ from dataserver import file_checksum
 from persistence import commit_all
 
 from .errors import InstrumentError
-from .imaging.ccd import section_text
+from .imaging.ccd import fits_section, section_text
 from .imaging.combine import MAD_TO_SIGMA
+from .imaging.reduce import telescope_wcs
 from .instruments import read_frames
-from .raw import RAW_CLASSES, Chip, RawFrame, timezone_name
+from .raw import RAW_CLASSES, Chip, RawFrame, RawScienceFrame, timezone_name
 from .reference import ReferenceCatalogue, read_reference
 
 __all__ = ["IngestReport", "ingest"]
@@ -96,6 +97,9 @@ def _ingest_file(path, instruments, chip_of):
             chip = chip_of(info.instrument, info.detector,
                            timezone_name(instrument.timezone(hdul[0].header)))
             frame = _raw_frame(info, chip)
+            if isinstance(frame, RawScienceFrame):
+                frame.footprint = _telescope_footprint(hdul[info.extension].header,
+                                                       frame.data_section)
             name = frame.global_name(None)
             copy = Path(scratch) / name
             _write_chip(path, hdul, info.extension, copy)
@@ -137,6 +141,21 @@ def _raw_frame(info, chip):
                object=info.object or "", airmass=info.airmass, ra=info.ra, dec=info.dec,
                gain=info.gain, read_noise=info.read_noise, saturation=info.saturation,
                overscan_section=section(info.overscan), data_section=section(info.data))
+
+
+def _telescope_footprint(header, data_section):
+    """The corners of the chip's data section on the sky, by the header's WCS (``[]``
+    if it has none): what finds the frames covering a position before any is
+    calibrated."""
+    try:
+        wcs = telescope_wcs(header, data_section)
+    except ValueError:
+        return []
+    rows, columns = fits_section(data_section)
+    nx, ny = columns.stop - columns.start, rows.stop - rows.start
+    ra, dec = wcs.pixel_to_world_values([-0.5, nx - 0.5, nx - 0.5, -0.5],
+                                        [-0.5, -0.5, ny - 0.5, ny - 0.5])
+    return [float(v) for pair in zip(ra, dec) for v in pair]
 
 
 def _write_chip(path, hdul, extension, destination):

@@ -12,7 +12,8 @@ from .dataobject import DataObject
 from .dependency import Dependency
 from .parameters import ProcessParameters
 
-__all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction", "set_project_parameters"]
+__all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction", "project_parameters",
+           "set_project_parameters"]
 
 
 _project_parameters = {}
@@ -28,6 +29,12 @@ def set_project_parameters(parameters):
     """
     global _project_parameters
     _project_parameters = {name: dict(values) for name, values in (parameters or {}).items()}
+
+
+def project_parameters(name):
+    """The project's overrides of the process parameters of ``name`` (a target class
+    name, or ``"Object"`` for the association): ``{parameter: value}``."""
+    return dict(_project_parameters.get(name, {}))
 
 
 class ProcessTarget(DataObject):
@@ -72,7 +79,7 @@ class ProcessTarget(DataObject):
     def parameters_in_force(cls, overrides=None):
         """New `Parameters`: the class defaults, then the project's (see
         `set_project_parameters`), then ``overrides``."""
-        return cls.Parameters.in_force({**_project_parameters.get(cls.__name__, {}),
+        return cls.Parameters.in_force({**project_parameters(cls.__name__),
                                         **(overrides or {})})
 
     @classmethod

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from persistence import DBObject, commit_all, current_database, persistent
 
 from .dataobject import DataObject, global_filename
+from .imaging.skymatch import footprint_contains
 from .instruments import night_of, night_window
 
 __all__ = ["Chip", "RawBiasFrame", "RawDarkFrame", "RawFlatFrame", "RawFrame",
@@ -144,6 +145,16 @@ class RawScienceFrame(RawFrame):
 
     OBSTYPE = "science"
     filename_prefix = "RawScience"
+
+    footprint = persistent("The chip's corners on the sky by the telescope's WCS (the "
+                           "pointing's error included): ra1, dec1, ..., ra4, dec4 [deg]; "
+                           "empty if the header has no WCS", [float], [])
+
+    def covers(self, ra, dec, margin=0.0):
+        """Whether the chip (by the telescope's WCS) covers ``(ra, dec)``, or comes
+        within ``margin`` degrees of it; False without a WCS."""
+        return bool(self.footprint) and bool(footprint_contains(
+            list(zip(self.footprint[::2], self.footprint[1::2])), ra, dec, margin))
 
 
 RAW_CLASSES = {cls.OBSTYPE: cls for cls in (RawBiasFrame, RawDarkFrame, RawFlatFrame,

@@ -12,8 +12,9 @@ All angles are degrees unless a name says ``arcsec``.
 
 import numpy as np
 
-__all__ = ["ZONE_HEIGHT", "cone_mask", "crossmatch", "ra_half_width", "separation_arcsec",
-           "unit_vectors", "zone_of"]
+__all__ = ["ZONE_HEIGHT", "cone_mask", "crossmatch", "footprint_contains", "from_tangent_plane",
+           "ra_half_width",
+           "separation_arcsec", "tangent_plane", "unit_vectors", "zone_of"]
 
 ZONE_HEIGHT = 1.0 / 60.0
 """Height of the database's zones, degrees (1 arcmin): a cone search of an image or of
@@ -58,6 +59,57 @@ def separation_arcsec(ra1, dec1, ra2, dec2):
 def cone_mask(ra, dec, ra0, dec0, radius):
     """Which of the positions lie within ``radius`` degrees of ``(ra0, dec0)``."""
     return separation_arcsec(ra, dec, ra0, dec0) <= radius * 3600.0
+
+
+def tangent_plane(ra, dec, ra0, dec0):
+    """Gnomonic (TAN) coordinates ``(xi, eta)`` of positions about ``(ra0, dec0)`` (one
+    centre, or one per position), degrees: east and north offsets, exact across RA 0/360
+    and at the poles. Positions 90 degrees or more away have no projection (NaN)."""
+    ra, dec, ra0, dec0 = (np.radians(np.asarray(v, np.float64)) for v in (ra, dec, ra0, dec0))
+    cos_c = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_c = np.where(cos_c > 0, cos_c, np.nan)
+        xi = np.cos(dec) * np.sin(ra - ra0) / cos_c
+        eta = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(ra - ra0)) / cos_c
+    return np.degrees(xi), np.degrees(eta)
+
+
+def from_tangent_plane(xi, eta, ra0, dec0):
+    """Positions ``(ra, dec)`` of gnomonic offsets ``(xi, eta)`` about ``(ra0, dec0)``,
+    degrees: the inverse of `tangent_plane`. Computed as the direction of the point
+    ``p0 + xi e + eta n`` of the tangent plane (``e``, ``n``: east and north at
+    ``p0``), so that it keeps its precision at the poles."""
+    xi, eta, ra0, dec0 = (np.radians(np.asarray(v, np.float64)) for v in (xi, eta, ra0, dec0))
+    sin_a, cos_a, sin_d, cos_d = np.sin(ra0), np.cos(ra0), np.sin(dec0), np.cos(dec0)
+    x = cos_d * cos_a - xi * sin_a - eta * sin_d * cos_a
+    y = cos_d * sin_a + xi * cos_a - eta * sin_d * sin_a
+    z = sin_d + eta * cos_d
+    return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arctan2(z, np.hypot(x, y)))
+
+
+def footprint_contains(corners, ra, dec, margin=0.0):
+    """Which positions lie inside the convex polygon ``corners`` (an image's
+    footprint: ``[(ra, dec), ...]`` in order around it), or within ``margin`` degrees
+    outside it (a negative margin: that far inside).
+
+    The polygon and the positions are projected about the polygon's centre; for
+    footprints of a few degrees or less the projection's distortion of distances to the
+    edges is negligible beside any useful margin.
+    """
+    corners = np.asarray(corners, np.float64).reshape(-1, 2)
+    x, y, z = (np.mean(v) for v in unit_vectors(corners[:, 0], corners[:, 1]))
+    ra0, dec0 = np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arctan2(z, np.hypot(x, y)))
+    px, py = tangent_plane(corners[:, 0], corners[:, 1], ra0, dec0)
+    qx, qy = tangent_plane(ra, dec, ra0, dec0)
+    orientation = np.sign(np.sum(px * np.roll(py, -1) - np.roll(px, -1) * py))
+    inside = np.isfinite(qx)
+    for k in range(len(px)):
+        ex, ey = px[(k + 1) % len(px)] - px[k], py[(k + 1) % len(px)] - py[k]
+        # Signed distance from the edge, positive inwards.
+        with np.errstate(invalid="ignore"):
+            distance = orientation * (ex * (qy - py[k]) - ey * (qx - px[k])) / np.hypot(ex, ey)
+            inside &= distance >= -margin
+    return inside
 
 
 def crossmatch(ra1, dec1, ra2, dec2, radius_arcsec):

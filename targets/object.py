@@ -1,0 +1,388 @@
+"""Object: an astrophysical object, built by associating sources across source lists.
+
+The running catalogue is three tables: `Object` (position, number of detections,
+variability of its most variable filter, new-object flag, and its light curve as the
+list of its `Source` rows), `ObjectPhotometry` (per object and filter: running flux
+sums, weighted mean flux and magnitude, V and η) and `Association` (one row per source
+list associated, with the parameters used). `associate` adds one source list in one
+transaction: it reads the objects near the list's footprint, pairs its sources with
+them (`targets.imaging.association`: de Ruiter gate, one-to-one nearest first), updates
+the matched objects' running sums, starts new objects for the rest, and appends every
+source to its object's light curve. Old lists are never redone, and an interrupted
+association leaves the catalogue as it was before that list.
+
+A new object is flagged `Object.is_new` (a transient candidate) when earlier source lists
+in the same filter covered its position (at least ``new_edge`` inside their footprint)
+and were deep enough to have seen it: their 5-sigma limiting magnitude fainter than its
+magnitude by at least ``new_margin``. Lists without earlier coverage start objects that
+are not new (the first epoch of a field is not a field of transients).
+
+>>> objects = Object.get(ra=150.1, dec=2.2, radius=5 / 3600)   # doctest: +SKIP
+>>> variables = (Object.eta > 2) & (Object.v > 0.1)            # doctest: +SKIP
+"""
+
+import numpy as np
+from astropy.table import MaskedColumn, Table
+
+from persistence import (DBObject, current_database, insert_links, insert_many, persistent,
+                         update_many)
+
+from .imaging.association import FluxSums, PositionSums
+from .imaging.association import associate as pair_sources
+from .imaging.skymatch import footprint_contains, separation_arcsec
+from .parameters import ProcessParameters
+from .process import project_parameters
+from .raw import RawScienceFrame
+from .sky import SkyIndexed, sky_columns
+from .source_list import Source, SourceList
+
+__all__ = ["Association", "AssociationParameters", "Object", "ObjectPhotometry",
+           "associate"]
+
+AB_ZEROPOINT_UJY = 23.9
+"""AB magnitude of 1 microjansky."""
+
+
+class AssociationParameters(ProcessParameters):
+    radius = persistent("Gate on the de Ruiter radius (normalised distance)", float, 5.68)
+    max_separation = persistent("Largest separation ever associated [arcsec]", float, 5.0)
+    systematic_error = persistent(
+        "Position error added in quadrature to each source's [arcsec]: the exposure's "
+        "astrometric rms where larger", float, 0.1)
+    new_margin = persistent("A new object is flagged if earlier lists' limiting "
+                            "magnitude was fainter than its magnitude by this [mag]",
+                            float, 1.0)
+    new_edge = persistent("... and they covered it at least this far inside [arcsec]",
+                          float, 5.0)
+
+
+class Object(SkyIndexed, DBObject):
+    """An astrophysical object: its sources across source lists, their mean position,
+    and the variability of its light curve."""
+
+    INDEXES = (("zone", "ra"),)
+
+    ra = persistent("Weighted mean right ascension [deg]", float, None, mutable=True)
+    dec = persistent("Weighted mean declination [deg]", float, None, mutable=True)
+    ra_err = persistent("Error of ra, along the great circle [arcsec]", float, None,
+                        mutable=True)
+    dec_err = persistent("Error of dec [arcsec]", float, None, mutable=True)
+    zone = persistent("Declination zone (the sky index; see targets.sky)", int, None,
+                      mutable=True)
+    cx = persistent("Unit vector x (the sky index)", float, None, mutable=True)
+    cy = persistent("Unit vector y (the sky index)", float, None, mutable=True)
+    cz = persistent("Unit vector z (the sky index)", float, None, mutable=True)
+    ref_ra = persistent("Tangent point of the position sums: the first detection [deg]",
+                        float, None)
+    ref_dec = persistent("Tangent point of the position sums [deg]", float, None)
+    w_xi = persistent("Running sum of 1/ra_err² [arcsec⁻²]", float, 0.0, mutable=True)
+    s_xi = persistent("Running sum of east offset / ra_err² [arcsec⁻¹]", float, 0.0,
+                      mutable=True)
+    w_eta = persistent("Running sum of 1/dec_err² [arcsec⁻²]", float, 0.0, mutable=True)
+    s_eta = persistent("Running sum of north offset / dec_err² [arcsec⁻¹]", float, 0.0,
+                       mutable=True)
+    n_detections = persistent("Number of sources associated", int, 0, mutable=True)
+    first_mjd = persistent("MJD of the first detection", float, None)
+    last_mjd = persistent("MJD of the latest detection", float, None, mutable=True)
+    v = persistent("Coefficient of variation V of the flux, in variability_filter", float,
+                   0.0, mutable=True)
+    eta = persistent("Reduced chi-squared η of the flux, in variability_filter", float,
+                     0.0, mutable=True)
+    variability_filter = persistent("The filter with the largest η", str, "",
+                                    mutable=True)
+    is_new = persistent("First seen where earlier lists were deep enough to have seen "
+                        "it: a transient candidate", bool, False)
+    new_significance = persistent("Signal to noise of the first detection, if is_new",
+                                  float, None)
+    sources = persistent("Its sources: the light curve", [Source], [], mutable=True)
+
+    def photometry(self):
+        """Its per-filter photometry (`ObjectPhotometry`), by filter."""
+        return {p.filter: p for p in ObjectPhotometry.object == self}
+
+    def lightcurve(self):
+        """Its sources in time order: an `astropy.table.Table` with ``mjd``, ``filter``,
+        ``flux`` and ``flux_err`` (µJy), ``mag``, ``mag_err`` (AB, aperture corrected
+        to total), ``snr``, ``flags``, and the ids of the ``source``, its
+        ``sourcelist`` and the ``exposure`` it came from."""
+        link = type(self)._link_tables["sources"]
+        ids = [row[0] for row in current_database().execute(
+            link.select().with_only_columns(link.c.ref_id)
+            .where(link.c.object_id == self.object_id))]
+        rows = (Source.object_id.is_in(ids)).columns(
+            "sourcelist", "mjd", "filter", "flux", "flux_err", "mag_aper", "mag_aper_err",
+            "snr", "flags")
+        lists = (SourceList.object_id.is_in(sorted(set(rows["sourcelist"].tolist())))
+                 ).columns("exposure")
+        exposure_of = dict(zip(lists["object_id"].tolist(), lists["exposure"].tolist()))
+        order = np.lexsort((rows["object_id"], rows["mjd"]))
+        table = Table({
+            "mjd": rows["mjd"][order], "filter": rows["filter"][order].astype(str),
+            "flux": rows["flux"][order], "flux_err": rows["flux_err"][order],
+            "mag": rows["mag_aper"][order], "mag_err": rows["mag_aper_err"][order],
+            "snr": rows["snr"][order], "flags": rows["flags"][order],
+            "source": rows["object_id"][order], "sourcelist": rows["sourcelist"][order],
+            "exposure": MaskedColumn(
+                [exposure_of[s] or 0 for s in rows["sourcelist"][order]], dtype=np.int64,
+                mask=[exposure_of[s] is None for s in rows["sourcelist"][order]])})
+        for name, unit in (("mjd", "d"), ("flux", "uJy"), ("flux_err", "uJy"),
+                           ("mag", "mag"), ("mag_err", "mag")):
+            table[name].unit = unit
+        table.meta["OBJECT"] = self.object_id
+        return table
+
+    @classmethod
+    def get(cls, *, ra, dec, radius, pars=None, dpu=None, progress=None):
+        """The objects within ``radius`` degrees of ``(ra, dec)``, nearest first, with
+        everything they are built from made first: the raw science frames covering
+        the position are found, their `SourceList` s got (making calibrated exposures
+        and calibrations that are missing or outdated, down to the raw data), and the
+        lists not yet associated are associated, in time order.
+
+        Parameters
+        ----------
+        pars : `dict`, optional
+            `AssociationParameters` overriding the defaults.
+        dpu : DPU, optional
+            Executes the source lists' plans (`targets.SerialDPU` by default).
+        progress : callable, optional
+            Called with ``(done, total)`` after each raw frame.
+        """
+        frames = frames_covering(ra, dec, radius)
+        lists = []
+        for done, frame in enumerate(frames, 1):
+            lists.append(SourceList.get(raw=frame, dpu=dpu))
+            if progress is not None:
+                progress(done, len(frames))
+        for source_list in sorted(lists, key=lambda s: (s.mjd, s.object_id)):
+            associate(source_list, pars=pars)
+        found = list(cls.cone(ra, dec, radius))
+        distance = separation_arcsec([o.ra for o in found], [o.dec for o in found], ra, dec)
+        return [found[k] for k in np.lexsort(([o.object_id for o in found], distance))]
+
+
+class ObjectPhotometry(DBObject):
+    """An object's photometry in one filter: running sums of its fluxes (see
+    `targets.imaging.association`), their weighted mean and the variability indices."""
+
+    INDEXES = (("object", "filter"),)
+
+    object = persistent("The object", Object, None)
+    filter = persistent("Filter name", str, "")
+    n = persistent("Number of measurements", int, 0, mutable=True)
+    shift = persistent("The first flux, subtracted in the sums [µJy]", float, 0.0)
+    s1 = persistent("Σ(f - shift) [µJy]", float, 0.0, mutable=True)
+    s2 = persistent("Σ(f - shift)² [µJy²]", float, 0.0, mutable=True)
+    sw = persistent("Σw, w = 1/flux_err² [µJy⁻²]", float, 0.0, mutable=True)
+    swf = persistent("Σw(f - shift) [µJy⁻¹]", float, 0.0, mutable=True)
+    swff = persistent("Σw(f - shift)²", float, 0.0, mutable=True)
+    flux = persistent("Weighted mean flux [µJy]", float, None, mutable=True)
+    flux_err = persistent("Error of flux [µJy]", float, None, mutable=True)
+    mag = persistent("AB magnitude of the weighted mean flux", float, None, mutable=True)
+    mag_err = persistent("Error of mag", float, None, mutable=True)
+    v = persistent("Coefficient of variation V of the flux (0 for one measurement)",
+                   float, 0.0, mutable=True)
+    eta = persistent("Reduced chi-squared η of the flux about its weighted mean (0 for "
+                     "one measurement)", float, 0.0, mutable=True)
+
+
+class Association(DBObject):
+    """The record that a source list has been associated, and how."""
+
+    sourcelist = persistent("The source list", SourceList, None)
+    radius = persistent("De Ruiter gate used", float, None)
+    max_separation = persistent("Largest separation associated [arcsec]", float, None)
+    systematic_error = persistent("Systematic position error used [arcsec]", float, None)
+    new_margin = persistent("Depth margin of the new-object flag [mag]", float, None)
+    new_edge = persistent("Edge margin of the new-object flag [arcsec]", float, None)
+    n_sources = persistent("Sources associated", int, 0)
+    n_matched = persistent("Sources that joined an existing object", int, 0)
+    n_new = persistent("Objects started", int, 0)
+    n_flagged_new = persistent("Objects started and flagged new", int, 0)
+
+
+def frames_covering(ra, dec, radius):
+    """The usable raw science frames whose chip (by the telescope's WCS, allowing a
+    minute of arc for its pointing error) reaches within ``radius`` degrees of
+    ``(ra, dec)``, in time order."""
+    near = ((RawScienceFrame.usable == True)  # noqa: E712
+            & (RawScienceFrame.dec >= dec - radius - 2.0)
+            & (RawScienceFrame.dec <= dec + radius + 2.0))
+    return sorted((f for f in near if f.covers(ra, dec, radius + 1 / 60)),
+                  key=lambda f: (f.date_obs, f.object_id))
+
+
+def associate(source_list, *, pars=None):
+    """Add ``source_list`` to the running catalogue, in one transaction; a list
+    associated before is left alone.
+
+    Returns
+    -------
+    record : `Association`
+        What was done (the earlier record for a list associated before).
+    """
+    pars = AssociationParameters.in_force({**project_parameters("Object"), **(pars or {})})
+    db = current_database()
+    with db.named_lock("Object association"):
+        done = (Association.sourcelist == source_list).first()
+        if done is not None:
+            return done
+        sources = _sources(source_list, pars)
+        objects = _objects_near(source_list, pars)
+        matched, _ = pair_sources(objects, sources, radius=pars.radius,
+                                  max_separation=pars.max_separation)
+        old = matched >= 0
+        with db.transaction() as connection:
+            object_ids = np.empty(len(matched), np.int64)
+            object_ids[old] = objects["object_id"][matched[old]]
+            positions = np.empty(len(matched), np.int64)
+            positions[old] = objects["n_detections"][matched[old]]
+            positions[~old] = 0
+            _update_objects(objects, matched, sources, source_list, connection)
+            new_ids, flagged = _start_objects(sources, ~old, source_list, pars, connection)
+            object_ids[~old] = new_ids
+            _add_photometry(object_ids, old, sources, source_list.filter, connection)
+            insert_links(Object, "sources", object_ids, positions, sources["object_id"],
+                         connection=connection)
+            values = dict(sourcelist=[source_list.object_id], n_sources=[len(matched)],
+                          n_matched=[int(old.sum())], n_new=[int((~old).sum())],
+                          n_flagged_new=[int(flagged.sum())],
+                          **{name: [getattr(pars, name)] for name in pars.names()})
+            record_id = insert_many(Association, values, connection=connection)[0]
+    return Association.load(int(record_id))
+
+
+def _sources(source_list, pars):
+    """The list's sources with usable positions, by number, with position errors
+    including the systematic error."""
+    rows = source_list.sources().columns("ra", "dec", "ra_err", "dec_err", "flux",
+                                         "flux_err", "mag_aper", "snr")
+    exposure = source_list.exposure
+    systematic = max(pars.systematic_error, (exposure.astrometric_rms or 0.0)
+                     if exposure is not None else 0.0)
+    usable = np.isfinite(rows["ra"]) & np.isfinite(rows["dec"])
+    rows = {name: values[usable] for name, values in rows.items()}
+    for axis in ("ra_err", "dec_err"):
+        stat = np.nan_to_num(rows[axis], nan=0.0)
+        rows[axis] = np.sqrt(stat ** 2 + systematic ** 2)
+    return rows
+
+
+def _objects_near(source_list, pars):
+    """The objects that any source of the list could pair with, by object id."""
+    corners = np.reshape(source_list.footprint, (-1, 2))
+    radius = (np.max(separation_arcsec(corners[:, 0], corners[:, 1], source_list.ra,
+                                       source_list.dec)) + pars.max_separation) / 3600.0
+    return Object.cone(source_list.ra, source_list.dec, radius).order_by("object_id").columns(
+        "ra", "dec", "ra_err", "dec_err", "ref_ra", "ref_dec", "w_xi", "s_xi", "w_eta",
+        "s_eta", "n_detections")
+
+
+def _update_objects(objects, matched, sources, source_list, connection):
+    """New positions and detection counts of the objects sources joined."""
+    old = matched >= 0
+    rows = matched[old]
+    sums = PositionSums(*(objects[k][rows] for k in ("ref_ra", "ref_dec", "w_xi", "s_xi",
+                                                     "w_eta", "s_eta")))
+    sums = sums.add(sources["ra"][old], sources["dec"][old], sources["ra_err"][old],
+                    sources["dec_err"][old])
+    ra, dec, ra_err, dec_err = sums.position()
+    update_many(Object, objects["object_id"][rows], {
+        "ra": ra, "dec": dec, "ra_err": ra_err, "dec_err": dec_err, **sky_columns(ra, dec),
+        "w_xi": sums.w_xi, "s_xi": sums.s_xi, "w_eta": sums.w_eta, "s_eta": sums.s_eta,
+        "n_detections": objects["n_detections"][rows] + 1,
+        "last_mjd": np.full(rows.size, source_list.mjd)}, connection=connection)
+
+
+def _start_objects(sources, new, source_list, pars, connection):
+    """Insert an object for each new source; return their ids and which are flagged
+    new."""
+    ra, dec = sources["ra"][new], sources["dec"][new]
+    sums = PositionSums.start(ra, dec, sources["ra_err"][new], sources["dec_err"][new])
+    flagged = _unseen_before(source_list, ra, dec, sources["mag_aper"][new], pars)
+    n = int(new.sum())
+    ids = insert_many(Object, {
+        "ra": ra, "dec": dec, "ra_err": sources["ra_err"][new],
+        "dec_err": sources["dec_err"][new], **sky_columns(ra, dec), "ref_ra": sums.ref_ra,
+        "ref_dec": sums.ref_dec, "w_xi": sums.w_xi, "s_xi": sums.s_xi,
+        "w_eta": sums.w_eta, "s_eta": sums.s_eta, "n_detections": np.ones(n, np.int64),
+        "first_mjd": np.full(n, source_list.mjd), "last_mjd": np.full(n, source_list.mjd),
+        "is_new": flagged,
+        "new_significance": np.where(flagged, sources["snr"][new], np.nan),
+    }, connection=connection)
+    return ids, flagged
+
+
+def _unseen_before(source_list, ra, dec, mag, pars):
+    """Which positions earlier lists in the same filter covered, deep enough to have
+    detected a source of magnitude ``mag`` there."""
+    unseen = np.zeros(ra.size, bool)
+    if ra.size == 0:
+        return unseen
+    earlier = ((SourceList.filter == source_list.filter) & (SourceList.mjd < source_list.mjd)
+               & (SourceList.dec >= source_list.dec - 1.0)
+               & (SourceList.dec <= source_list.dec + 1.0)).columns("footprint",
+                                                                    "limiting_mag")
+    for footprint, limit in zip(earlier["footprint"], earlier["limiting_mag"]):
+        if not footprint or not np.isfinite(limit):
+            continue
+        deep = np.nan_to_num(mag, nan=np.inf) <= limit - pars.new_margin
+        unseen |= deep & footprint_contains(np.reshape(footprint, (-1, 2)), ra, dec,
+                                            -pars.new_edge / 3600.0)
+    return unseen
+
+
+_SUMS = ("n", "shift", "s1", "s2", "sw", "swf", "swff")
+
+
+def _add_photometry(object_ids, old, sources, filter_name, connection):
+    """Add each source's flux to its object's sums in the list's filter (rows are
+    started for objects new to the filter), then refresh the objects' variability:
+    that of their filter with the largest η."""
+    measured = np.isfinite(sources["flux"]) & (sources["flux_err"] > 0)
+    ids, flux, err = object_ids[measured], sources["flux"][measured], sources["flux_err"][
+        measured]
+    rows = (ObjectPhotometry.object.is_in(object_ids[old & measured].tolist())
+            & (ObjectPhotometry.filter == filter_name)).columns("object", *_SUMS)
+    row_of = {o: k for k, o in enumerate(rows["object"].tolist())}
+    have = np.array([o in row_of for o in ids.tolist()], bool)
+    index = np.array([row_of[o] for o in ids[have].tolist()], np.int64)
+    if have.any():
+        sums = FluxSums(*(rows[k][index] for k in _SUMS)).add(flux[have], err[have])
+        update_many(ObjectPhotometry, rows["object_id"][index],
+                    {k: getattr(sums, k) for k in _SUMS if k != "shift"}
+                    | _photometry_statistics(sums), connection=connection)
+    if (~have).any():
+        sums = FluxSums.start(flux[~have], err[~have])
+        insert_many(ObjectPhotometry, {"object": ids[~have], "filter": [filter_name] * int(
+            (~have).sum()), **{k: getattr(sums, k) for k in _SUMS},
+            **_photometry_statistics(sums)}, connection=connection)
+    _refresh_variability(ids, connection)
+
+
+def _photometry_statistics(sums):
+    mean, mean_err, v, eta = sums.statistics()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mag = np.where(mean > 0, AB_ZEROPOINT_UJY - 2.5 * np.log10(mean), np.nan)
+        mag_err = np.where(mean > 0, 2.5 / np.log(10) * mean_err / mean, np.nan)
+    return {"flux": mean, "flux_err": mean_err, "mag": mag, "mag_err": mag_err, "v": v,
+            "eta": eta}
+
+
+def _refresh_variability(object_ids, connection):
+    """Set the objects' ``v``, ``eta`` and ``variability_filter`` from their filter with
+    the largest η (read in the transaction, so this list's updates count)."""
+    if object_ids.size == 0:
+        return
+    table = ObjectPhotometry._table
+    select = (table.select().with_only_columns(table.c.object, table.c.filter, table.c.v,
+                                               table.c.eta)
+              .where(table.c.object.in_(object_ids.tolist())))
+    best = {}
+    for obj, name, v, eta in connection.execute(select):
+        if obj not in best or (eta, name) > (best[obj][2], best[obj][0]):
+            best[obj] = (name, v, eta)
+    ids = sorted(best)
+    update_many(Object, ids, {"variability_filter": [best[o][0] for o in ids],
+                              "v": [best[o][1] for o in ids],
+                              "eta": [best[o][2] for o in ids]}, connection=connection)
