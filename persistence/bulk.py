@@ -176,6 +176,9 @@ def _update_postgresql(connection, table, ids, names, data):
         connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{temp}" '
                                    f"(object_id bigint, {types}) ON COMMIT DROP")
         _copy(connection, temp, ["object_id", *names], [ids, *data])
+        # Without statistics the planner guesses the temporary table large and scans
+        # the whole target table instead of looking the rows up by primary key.
+        connection.exec_driver_sql(f'ANALYZE "{temp}"')
         assignments = ", ".join(f'"{n}" = u."{n}"' for n in names)
         connection.exec_driver_sql(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" '
                                    f'u WHERE "{table.name}".object_id = u.object_id')
@@ -206,6 +209,11 @@ def _plain(values):
 def _csv_values(values):
     """Values as COPY's CSV reads them: None is NULL (``\\N``), non-finite floats are
     spelt out, lists are JSON."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+        return values.tolist()
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f" and np.all(
+            np.isfinite(values)):
+        return values.tolist()  # the csv module writes repr(float): exact
     out = []
     for v in _plain(values):
         if v is None:

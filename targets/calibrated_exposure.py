@@ -55,7 +55,8 @@ class CalibratedExposure(ProcessTarget):
 
     SELECTORS = ("raw",)
     Parameters = CalibratedExposureParameters
-    CODE_VERSION = "2"  # 2: sources measured without their neighbours' light
+    CODE_VERSION = "3"  # 2: sources measured without their neighbours' light; 3: detected
+    # with thin masked features interpolated
     QUALITY_ASTROMETRY, QUALITY_FEW_STARS, QUALITY_PHOTOMETRY = 1, 2, 4
     """Quality flag bits set by `verify`."""
     filename_prefix = "Cal"

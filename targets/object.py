@@ -14,8 +14,14 @@ association leaves the catalogue as it was before that list.
 A new object is flagged `Object.is_new` (a transient candidate) when earlier source lists
 in the same filter covered its position (at least ``new_edge`` inside their footprint)
 and were deep enough to have seen it: their 5-sigma limiting magnitude fainter than its
-magnitude by at least ``new_margin``. Lists without earlier coverage start objects that
-are not new (the first epoch of a field is not a field of transients).
+magnitude by at least ``new_margin``. Only clean, significant, isolated detections
+qualify: no blending, truncation or saturation flag (`SUSPECT_FLAGS`), S/N of at least
+``new_min_snr``, and no earlier object within ``new_isolation`` (a bright star split in
+two by a cosmic ray or a bad column is not a transient). Faint detections are excluded
+because their first detection is the one noise pushed up (the Eddington bias), and the
+point-source limit overstates the depth for faint galaxies. Lists without earlier
+coverage start objects that are not new (the first epoch of a field is not a field of
+transients).
 
 >>> objects = Object.get(ra=150.1, dec=2.2, radius=5 / 3600)   # doctest: +SKIP
 >>> variables = (Object.eta > 2) & (Object.v > 0.1)            # doctest: +SKIP
@@ -29,7 +35,7 @@ from persistence import (DBObject, current_database, insert_links, insert_many, 
 
 from .imaging.association import FluxSums, PositionSums
 from .imaging.association import associate as pair_sources
-from .imaging.skymatch import footprint_contains, separation_arcsec
+from .imaging.skymatch import crossmatch, footprint_contains, separation_arcsec
 from .parameters import ProcessParameters
 from .process import project_parameters
 from .raw import RawScienceFrame
@@ -41,6 +47,10 @@ __all__ = ["Association", "AssociationParameters", "Object", "ObjectPhotometry",
 
 AB_ZEROPOINT_UJY = 23.9
 """AB magnitude of 1 microjansky."""
+
+SUSPECT_FLAGS = 0x1F
+"""Source flags that keep a detection from being flagged new: sep's blended (1),
+truncated (2), overflow or saturated (4), singular (8) and aperture truncated (16)."""
 
 
 class AssociationParameters(ProcessParameters):
@@ -54,6 +64,10 @@ class AssociationParameters(ProcessParameters):
                             float, 1.0)
     new_edge = persistent("... and they covered it at least this far inside [arcsec]",
                           float, 5.0)
+    new_min_snr = persistent("... and it was detected at this signal to noise or more",
+                             float, 20.0)
+    new_isolation = persistent("... and no earlier object is this close [arcsec]", float,
+                               2.0)
 
 
 class Object(SkyIndexed, DBObject):
@@ -195,6 +209,8 @@ class Association(DBObject):
     systematic_error = persistent("Systematic position error used [arcsec]", float, None)
     new_margin = persistent("Depth margin of the new-object flag [mag]", float, None)
     new_edge = persistent("Edge margin of the new-object flag [arcsec]", float, None)
+    new_min_snr = persistent("Least signal to noise of the new-object flag", float, None)
+    new_isolation = persistent("Isolation of the new-object flag [arcsec]", float, None)
     n_sources = persistent("Sources associated", int, 0)
     n_matched = persistent("Sources that joined an existing object", int, 0)
     n_new = persistent("Objects started", int, 0)
@@ -232,16 +248,18 @@ def associate(source_list, *, pars=None):
         matched, _ = pair_sources(objects, sources, radius=pars.radius,
                                   max_separation=pars.max_separation)
         old = matched >= 0
+        flagged = _flag_new(source_list, sources, ~old, objects, pars)
+        photometry = (ObjectPhotometry.object.is_in(objects["object_id"][matched[old]].tolist())
+                      ).columns("object", "filter", "v", "eta", *_SUMS)
         with db.transaction() as connection:
             object_ids = np.empty(len(matched), np.int64)
             object_ids[old] = objects["object_id"][matched[old]]
-            positions = np.empty(len(matched), np.int64)
+            object_ids[~old] = _start_objects(source_list, sources, ~old, flagged,
+                                              connection)
+            _update_objects(source_list, sources, old, objects, matched[old], photometry,
+                            connection)
+            positions = np.zeros(len(matched), np.int64)
             positions[old] = objects["n_detections"][matched[old]]
-            positions[~old] = 0
-            _update_objects(objects, matched, sources, source_list, connection)
-            new_ids, flagged = _start_objects(sources, ~old, source_list, pars, connection)
-            object_ids[~old] = new_ids
-            _add_photometry(object_ids, old, sources, source_list.filter, connection)
             insert_links(Object, "sources", object_ids, positions, sources["object_id"],
                          connection=connection)
             values = dict(sourcelist=[source_list.object_id], n_sources=[len(matched)],
@@ -256,7 +274,7 @@ def _sources(source_list, pars):
     """The list's sources with usable positions, by number, with position errors
     including the systematic error."""
     rows = source_list.sources().columns("ra", "dec", "ra_err", "dec_err", "flux",
-                                         "flux_err", "mag_aper", "snr")
+                                         "flux_err", "mag_aper", "snr", "flags")
     exposure = source_list.exposure
     systematic = max(pars.systematic_error, (exposure.astrometric_rms or 0.0)
                      if exposure is not None else 0.0)
@@ -265,6 +283,7 @@ def _sources(source_list, pars):
     for axis in ("ra_err", "dec_err"):
         stat = np.nan_to_num(rows[axis], nan=0.0)
         rows[axis] = np.sqrt(stat ** 2 + systematic ** 2)
+    rows["measured"] = np.isfinite(rows["flux"]) & (rows["flux_err"] > 0)
     return rows
 
 
@@ -278,86 +297,89 @@ def _objects_near(source_list, pars):
         "s_eta", "n_detections")
 
 
-def _update_objects(objects, matched, sources, source_list, connection):
-    """New positions and detection counts of the objects sources joined."""
-    old = matched >= 0
-    rows = matched[old]
-    sums = PositionSums(*(objects[k][rows] for k in ("ref_ra", "ref_dec", "w_xi", "s_xi",
-                                                     "w_eta", "s_eta")))
-    sums = sums.add(sources["ra"][old], sources["dec"][old], sources["ra_err"][old],
-                    sources["dec_err"][old])
-    ra, dec, ra_err, dec_err = sums.position()
-    update_many(Object, objects["object_id"][rows], {
-        "ra": ra, "dec": dec, "ra_err": ra_err, "dec_err": dec_err, **sky_columns(ra, dec),
-        "w_xi": sums.w_xi, "s_xi": sums.s_xi, "w_eta": sums.w_eta, "s_eta": sums.s_eta,
-        "n_detections": objects["n_detections"][rows] + 1,
-        "last_mjd": np.full(rows.size, source_list.mjd)}, connection=connection)
-
-
-def _start_objects(sources, new, source_list, pars, connection):
-    """Insert an object for each new source; return their ids and which are flagged
-    new."""
-    ra, dec = sources["ra"][new], sources["dec"][new]
-    sums = PositionSums.start(ra, dec, sources["ra_err"][new], sources["dec_err"][new])
-    flagged = _unseen_before(source_list, ra, dec, sources["mag_aper"][new], pars)
-    n = int(new.sum())
-    ids = insert_many(Object, {
-        "ra": ra, "dec": dec, "ra_err": sources["ra_err"][new],
-        "dec_err": sources["dec_err"][new], **sky_columns(ra, dec), "ref_ra": sums.ref_ra,
-        "ref_dec": sums.ref_dec, "w_xi": sums.w_xi, "s_xi": sums.s_xi,
-        "w_eta": sums.w_eta, "s_eta": sums.s_eta, "n_detections": np.ones(n, np.int64),
-        "first_mjd": np.full(n, source_list.mjd), "last_mjd": np.full(n, source_list.mjd),
-        "is_new": flagged,
-        "new_significance": np.where(flagged, sources["snr"][new], np.nan),
-    }, connection=connection)
-    return ids, flagged
-
-
-def _unseen_before(source_list, ra, dec, mag, pars):
-    """Which positions earlier lists in the same filter covered, deep enough to have
-    detected a source of magnitude ``mag`` there."""
-    unseen = np.zeros(ra.size, bool)
-    if ra.size == 0:
-        return unseen
-    earlier = ((SourceList.filter == source_list.filter) & (SourceList.mjd < source_list.mjd)
-               & (SourceList.dec >= source_list.dec - 1.0)
-               & (SourceList.dec <= source_list.dec + 1.0)).columns("footprint",
-                                                                    "limiting_mag")
-    for footprint, limit in zip(earlier["footprint"], earlier["limiting_mag"]):
-        if not footprint or not np.isfinite(limit):
-            continue
-        deep = np.nan_to_num(mag, nan=np.inf) <= limit - pars.new_margin
-        unseen |= deep & footprint_contains(np.reshape(footprint, (-1, 2)), ra, dec,
-                                            -pars.new_edge / 3600.0)
-    return unseen
-
-
 _SUMS = ("n", "shift", "s1", "s2", "sw", "swf", "swff")
 
 
-def _add_photometry(object_ids, old, sources, filter_name, connection):
-    """Add each source's flux to its object's sums in the list's filter (rows are
-    started for objects new to the filter), then refresh the objects' variability:
-    that of their filter with the largest η."""
-    measured = np.isfinite(sources["flux"]) & (sources["flux_err"] > 0)
-    ids, flux, err = object_ids[measured], sources["flux"][measured], sources["flux_err"][
-        measured]
-    rows = (ObjectPhotometry.object.is_in(object_ids[old & measured].tolist())
-            & (ObjectPhotometry.filter == filter_name)).columns("object", *_SUMS)
-    row_of = {o: k for k, o in enumerate(rows["object"].tolist())}
-    have = np.array([o in row_of for o in ids.tolist()], bool)
-    index = np.array([row_of[o] for o in ids[have].tolist()], np.int64)
+def _update_objects(source_list, sources, old, objects, rows, photometry, connection):
+    """Add the matched sources to their objects: position sums, photometry in the
+    list's filter (rows started for objects new to it), detection count, and the
+    variability of each object's filter with the largest η."""
+    mine = {name: values[old] for name, values in sources.items()}
+    ids = objects["object_id"][rows]
+    sums = PositionSums(*(objects[k][rows] for k in ("ref_ra", "ref_dec", "w_xi", "s_xi",
+                                                     "w_eta", "s_eta")))
+    sums = sums.add(mine["ra"], mine["dec"], mine["ra_err"], mine["dec_err"])
+    ra, dec, ra_err, dec_err = sums.position()
+
+    # This filter's sums, where the object has them.
+    here = photometry["filter"] == source_list.filter
+    row_of = dict(zip(photometry["object"][here].tolist(), np.flatnonzero(here).tolist()))
+    have = np.array([i in row_of for i in ids.tolist()], bool) & mine["measured"]
+    start = ~np.isin(ids, photometry["object"][here]) & mine["measured"]
+    index = np.array([row_of[i] for i in ids[have].tolist()], np.int64)
+    v, eta = np.zeros(ids.size), np.zeros(ids.size)
     if have.any():
-        sums = FluxSums(*(rows[k][index] for k in _SUMS)).add(flux[have], err[have])
-        update_many(ObjectPhotometry, rows["object_id"][index],
-                    {k: getattr(sums, k) for k in _SUMS if k != "shift"}
-                    | _photometry_statistics(sums), connection=connection)
-    if (~have).any():
-        sums = FluxSums.start(flux[~have], err[~have])
-        insert_many(ObjectPhotometry, {"object": ids[~have], "filter": [filter_name] * int(
-            (~have).sum()), **{k: getattr(sums, k) for k in _SUMS},
-            **_photometry_statistics(sums)}, connection=connection)
-    _refresh_variability(ids, connection)
+        flux_sums = FluxSums(*(photometry[k][index] for k in _SUMS)).add(
+            mine["flux"][have], mine["flux_err"][have])
+        statistics = _photometry_statistics(flux_sums)
+        v[have], eta[have] = statistics["v"], statistics["eta"]
+        update_many(ObjectPhotometry, photometry["object_id"][index],
+                    {k: getattr(flux_sums, k) for k in _SUMS if k != "shift"} | statistics,
+                    connection=connection)
+    if start.any():
+        _insert_photometry(ids[start], source_list.filter, mine["flux"][start],
+                           mine["flux_err"][start], connection)
+
+    # Each object's most variable filter, with this one's indices updated just now.
+    by_filter = {}
+    for i, name, e, w in zip(photometry["object"].tolist(), photometry["filter"].tolist(),
+                             photometry["eta"].tolist(), photometry["v"].tolist()):
+        by_filter.setdefault(i, {})[name] = (e, w)
+    for i, e, w, updated in zip(ids.tolist(), eta.tolist(), v.tolist(),
+                                (have | start).tolist()):
+        if updated:
+            by_filter.setdefault(i, {})[source_list.filter] = (e, w)
+    chosen = [max(((e, name, w) for name, (e, w) in by_filter.get(i, {}).items()),
+                  default=(0.0, "", 0.0)) for i in ids.tolist()]
+    update_many(Object, ids, {
+        "ra": ra, "dec": dec, "ra_err": ra_err, "dec_err": dec_err, **sky_columns(ra, dec),
+        "w_xi": sums.w_xi, "s_xi": sums.s_xi, "w_eta": sums.w_eta, "s_eta": sums.s_eta,
+        "n_detections": objects["n_detections"][rows] + 1,
+        "last_mjd": np.full(ids.size, source_list.mjd),
+        "eta": [c[0] for c in chosen], "variability_filter": [c[1] for c in chosen],
+        "v": [c[2] for c in chosen]}, connection=connection)
+
+
+def _start_objects(source_list, sources, new, flagged, connection):
+    """Insert an object (and its photometry) for each new source; return their ids."""
+    mine = {name: values[new] for name, values in sources.items()}
+    n = int(new.sum())
+    sums = PositionSums.start(mine["ra"], mine["dec"], mine["ra_err"], mine["dec_err"])
+    ids = insert_many(Object, {
+        "ra": mine["ra"], "dec": mine["dec"], "ra_err": mine["ra_err"],
+        "dec_err": mine["dec_err"], **sky_columns(mine["ra"], mine["dec"]),
+        "ref_ra": sums.ref_ra, "ref_dec": sums.ref_dec, "w_xi": sums.w_xi,
+        "s_xi": sums.s_xi, "w_eta": sums.w_eta, "s_eta": sums.s_eta,
+        "n_detections": np.ones(n, np.int64), "first_mjd": np.full(n, source_list.mjd),
+        "last_mjd": np.full(n, source_list.mjd), "is_new": flagged,
+        "new_significance": np.where(flagged, mine["snr"], np.nan),
+        "variability_filter": np.where(mine["measured"], source_list.filter, ""),
+    }, connection=connection)
+    measured = mine["measured"]
+    _insert_photometry(ids[measured], source_list.filter, mine["flux"][measured],
+                       mine["flux_err"][measured], connection)
+    return ids
+
+
+def _insert_photometry(object_ids, filter_name, flux, flux_err, connection):
+    """Start the photometry of ``object_ids`` in ``filter_name`` with one measurement."""
+    if object_ids.size == 0:
+        return
+    sums = FluxSums.start(flux, flux_err)
+    insert_many(ObjectPhotometry, {"object": object_ids,
+                                   "filter": [filter_name] * object_ids.size,
+                                   **{k: getattr(sums, k) for k in _SUMS},
+                                   **_photometry_statistics(sums)}, connection=connection)
 
 
 def _photometry_statistics(sums):
@@ -369,20 +391,33 @@ def _photometry_statistics(sums):
             "eta": eta}
 
 
-def _refresh_variability(object_ids, connection):
-    """Set the objects' ``v``, ``eta`` and ``variability_filter`` from their filter with
-    the largest η (read in the transaction, so this list's updates count)."""
-    if object_ids.size == 0:
-        return
-    table = ObjectPhotometry._table
-    select = (table.select().with_only_columns(table.c.object, table.c.filter, table.c.v,
-                                               table.c.eta)
-              .where(table.c.object.in_(object_ids.tolist())))
-    best = {}
-    for obj, name, v, eta in connection.execute(select):
-        if obj not in best or (eta, name) > (best[obj][2], best[obj][0]):
-            best[obj] = (name, v, eta)
-    ids = sorted(best)
-    update_many(Object, ids, {"variability_filter": [best[o][0] for o in ids],
-                              "v": [best[o][1] for o in ids],
-                              "eta": [best[o][2] for o in ids]}, connection=connection)
+def _flag_new(source_list, sources, new, objects, pars):
+    """Which of the new sources (``new``) start objects flagged new: clean,
+    significant, isolated, and where earlier lists were deep enough to have seen them."""
+    ra, dec = sources["ra"][new], sources["dec"][new]
+    crowded = np.zeros(ra.size, bool)
+    crowded[crossmatch(ra, dec, objects["ra"], objects["dec"], pars.new_isolation)[0]] = True
+    candidate = (~crowded & (sources["snr"][new] >= pars.new_min_snr)
+                 & ((sources["flags"][new] & SUSPECT_FLAGS) == 0))
+    flagged = np.zeros(ra.size, bool)
+    if candidate.any():
+        flagged[candidate] = _unseen_before(source_list, ra[candidate], dec[candidate],
+                                            sources["mag_aper"][new][candidate], pars)
+    return flagged
+
+
+def _unseen_before(source_list, ra, dec, mag, pars):
+    """Which positions earlier lists in the same filter covered, deep enough to have
+    detected a source of magnitude ``mag`` there."""
+    unseen = np.zeros(ra.size, bool)
+    earlier = ((SourceList.filter == source_list.filter) & (SourceList.mjd < source_list.mjd)
+               & (SourceList.dec >= source_list.dec - 1.0)
+               & (SourceList.dec <= source_list.dec + 1.0)).columns("footprint",
+                                                                    "limiting_mag")
+    for footprint, limit in zip(earlier["footprint"], earlier["limiting_mag"]):
+        if not footprint or not np.isfinite(limit):
+            continue
+        deep = np.nan_to_num(mag, nan=np.inf) <= limit - pars.new_margin
+        unseen |= deep & footprint_contains(np.reshape(footprint, (-1, 2)), ra, dec,
+                                            -pars.new_edge / 3600.0)
+    return unseen

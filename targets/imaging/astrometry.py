@@ -194,11 +194,25 @@ def _extract(data, threshold, **kwargs):
                 raise
 
 
+def _interpolated(sub, bad, reach=2):
+    """The image to detect on: masked pixels within ``reach`` pixels of good ones take
+    the nearest good pixel's value, as SExtractor's ``INTERP_TYPE`` does, so that a bad
+    column or a cosmic ray through a star does not split it in two. Returns the image
+    and the pixels still masked (the inside of wide masked areas)."""
+    if not bad.any():
+        return sub, bad
+    distance, (rows, columns) = ndimage.distance_transform_edt(bad, return_indices=True)
+    filled = sub[rows, columns]
+    return filled, np.ascontiguousarray(distance > reach)
+
+
 def _measure(sub, bad, err, gain, objects):
     """Kron flux, half-light radius and windowed centroid of ``objects`` on the
     background-subtracted image ``sub``: a dict of arrays."""
     x_iso, y_iso = objects["x"], objects["y"]
-    a, b, theta = objects["a"], objects["b"], objects["theta"]
+    # sep computes theta in single precision: a source along the y axis gets float32's
+    # pi/2, a hair above the double's, which sep's own aperture functions then refuse.
+    a, b, theta = objects["a"], objects["b"], np.clip(objects["theta"], -np.pi / 2, np.pi / 2)
     # Kron ("auto") flux, with a minimum circular aperture as in SExtractor.
     kron, _ = sep.kron_radius(sub, x_iso, y_iso, a, b, theta, 6.0, mask=bad)
     kron = np.where(np.isfinite(kron) & (kron > 0), kron, 2.5)
@@ -320,7 +334,8 @@ def detect_sources(image, mask=None, *, weight=None, background=None, threshold=
         err = background.rms
     err = np.ascontiguousarray(err, dtype=np.float64)
 
-    objects, segmap = _extract(sub, threshold, err=err, mask=bad, minarea=minarea,
+    detection, unfilled = _interpolated(sub, bad)
+    objects, segmap = _extract(detection, threshold, err=err, mask=unfilled, minarea=minarea,
                                filter_kernel=filter_kernel, filter_type="conv",
                                deblend_nthresh=deblend_nthresh, deblend_cont=deblend_cont,
                                segmentation_map=True)

@@ -9,13 +9,14 @@ was; seeing within 5%.
 
 import numpy as np
 import pytest
+import sep
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.wcs.utils import fit_wcs_from_points
 from scipy.spatial import cKDTree
 
 from targets.imaging.astrometry import (
-    AstrometryError, Matches, detect_sources, fit_wcs, match_to_reference, measure_background,
+    AstrometryError, Matches, _measure, detect_sources, fit_wcs, match_to_reference, measure_background,
     seeing_fwhm, solve_astrometry)
 from tests.imaging.starfield import make_starfield
 
@@ -244,3 +245,15 @@ def test_saturated_stars_are_marked_and_left_out_of_the_fit():
     error = sky_error(solution.wcs, field.truth["x"], field.truth["y"], field.truth["ra"],
                       field.truth["dec"])
     assert error.max() < 0.02
+
+
+def test_sources_along_the_y_axis_are_measured():
+    # sep gives such a source theta = float32(pi/2) > pi/2, which its aperture
+    # functions refuse ("invalid aperture parameters"): seen on a simulated exposure.
+    image = np.zeros((64, 64))
+    image[20:37, 30] = 200.0
+    objects = sep.extract(image, 5.0, err=1.0)
+    assert objects["theta"][0] > np.pi / 2
+    measured = _measure(image, np.zeros(image.shape, bool), np.ones(image.shape), 1.0,
+                        objects)
+    assert 0 < measured["flux_auto"][0] <= 17 * 200.0

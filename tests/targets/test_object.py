@@ -14,8 +14,8 @@ from targets.sky import sky_columns
 ARCSEC = 1 / 3600
 
 
-def synthetic_list(mjd, ra, dec, *, flux=None, flux_err=None, error=0.05, filter="r",
-                   limiting_mag=24.0, half_width=60.0):
+def synthetic_list(mjd, ra, dec, *, flux=None, flux_err=None, flags=None, error=0.05,
+                   filter="r", limiting_mag=24.0, half_width=60.0):
     """A committed source list (no file: its rows only) of sources at ``ra``, ``dec``
     with position errors ``error`` arcsec, footprint a square of ``half_width`` arcsec
     about the first source."""
@@ -39,6 +39,7 @@ def synthetic_list(mjd, ra, dec, *, flux=None, flux_err=None, error=0.05, filter
             "filter": [filter] * n, "ra": ra, "dec": dec, "ra_err": np.full(n, error),
             "dec_err": np.full(n, error), "flux": flux, "flux_err": flux_err,
             "mag_aper": 23.9 - 2.5 * np.log10(flux), "snr": flux / flux_err,
+            "flags": np.zeros(n, int) if flags is None else flags,
             **sky_columns(ra, dec)}, connection=connection)
     return SourceList.load(int(list_id))
 
@@ -133,19 +134,24 @@ def test_association_across_ra_zero_and_at_the_poles(db, ra, dec):
 def test_new_objects_are_flagged_where_earlier_lists_were_deep_enough(db):
     centre = (120.0, -30.0)
     associate(synthetic_list(60000.0, [centre[0]], [centre[1]], limiting_mag=22.0))
-    # Seen later: bright (18.9) inside the earlier footprint: new; faint (21.9, within
-    # the 1 mag margin of the earlier limit): not; outside the earlier footprint: not.
     c = np.cos(np.radians(-30.0))
-    ra = [centre[0], centre[0] + 20 * ARCSEC / c, centre[0] + 30 * ARCSEC / c,
-          centre[0] + 120 * ARCSEC / c]
-    flux = 10 ** (-0.4 * (np.array([20.0, 18.9, 21.9, 18.9]) - 23.9))
-    record = associate(synthetic_list(60001.0, ra, [centre[1]] * 4, flux=flux,
-                                       flux_err=flux / 50, half_width=200.0))
-    assert (record.n_matched, record.n_new, record.n_flagged_new) == (1, 3, 1)
+    offsets = [0.0, 20.0, 30.0, 120.0, 40.0, 50.0, 1.5]  # arcsec east
+    mags = np.array([20.0, 18.9, 21.9, 18.9, 18.9, 18.9, 18.9])
+    flux = 10 ** (-0.4 * (mags - 23.9))
+    snr = np.array([50, 50, 50, 50, 50, 10, 50])
+    flags = [0, 0, 0, 0, 1, 0, 0]
+    ra = [centre[0] + dx * ARCSEC / c for dx in offsets]
+    record = associate(synthetic_list(60001.0, ra, [centre[1]] * len(ra), flux=flux,
+                                      flux_err=flux / snr, flags=flags, half_width=200.0))
+    # Only the clean, significant, isolated source at 18.9 inside the earlier footprint
+    # is new: not the one at 21.9 (within the 1 mag margin of the earlier limit), the
+    # one outside the earlier footprint, the blended one, the one at S/N 10, nor the one
+    # 1.5 arcsec from the earlier object.
+    assert (record.n_matched, record.n_new, record.n_flagged_new) == (1, 6, 1)
     (new,) = Object.is_new == True  # noqa: E712
     assert new.ra == pytest.approx(ra[1]) and new.new_significance == pytest.approx(50)
     # A different filter's earlier lists do not count.
-    record = associate(synthetic_list(60002.0, [centre[0] + 20 * ARCSEC / c],
+    record = associate(synthetic_list(60002.0, [centre[0] + 80 * ARCSEC / c],
                                       [centre[1]], filter="g"))
     assert record.n_flagged_new == 0
 
