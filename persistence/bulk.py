@@ -3,7 +3,7 @@
 `commit_all` makes, checks and writes Python objects one by one, which is right for
 products and far too slow for the sources of an image or the running catalogue of a
 survey. `insert_many` and `update_many` write columns (numpy arrays or lists) in a few
-statements, with PostgreSQL's ``COPY`` where the database has it; `Query.columns` reads
+statements (PostgreSQL: ``COPY``, and one ``UPDATE`` from arrays); `Query.columns` reads
 them back as arrays without making objects. The rows are ordinary objects of their
 class: queries, references and batch loading work on them as on any other.
 """
@@ -167,24 +167,50 @@ def _copy(connection, table_name, names, data):
 
 
 def _update_postgresql(connection, table, ids, names, data):
-    """COPY the new values into a temporary table, then one UPDATE ... FROM it."""
-    temp = f"awe_update_{table.name}"
-    types = ", ".join(f'"{n}" {table.c[n].type.compile(connection.dialect)}' for n in names)
+    """One ``UPDATE ... FROM unnest(...)``: the new values travel as one array literal
+    per column (one constant each, cheap to parse, unlike ``ARRAY[...]`` of thousands),
+    in one round trip, and the rows are found by primary key."""
+    types = [table.c[n].type.compile(connection.dialect) for n in names]
+    arrays = ", ".join(f"%(c{k})s::{t}[]" for k, t in enumerate(types))
+    quoted = ", ".join(f'"{n}"' for n in names)
+    assignments = ", ".join(f'"{n}" = u."{n}"' for n in names)
+    parameters = {"ids": _array_literal(ids), **{f"c{k}": _array_literal(values)
+                                                 for k, values in enumerate(data)}}
     try:
-        # Dropped first: an earlier update of the transaction may have had other columns.
-        connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{temp}"')
-        connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{temp}" '
-                                   f"(object_id bigint, {types}) ON COMMIT DROP")
-        _copy(connection, temp, ["object_id", *names], [ids, *data])
-        # Without statistics the planner guesses the temporary table large and scans
-        # the whole target table instead of looking the rows up by primary key.
-        connection.exec_driver_sql(f'ANALYZE "{temp}"')
-        assignments = ", ".join(f'"{n}" = u."{n}"' for n in names)
-        connection.exec_driver_sql(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" '
-                                   f'u WHERE "{table.name}".object_id = u.object_id')
+        connection.exec_driver_sql(
+            f'UPDATE "{table.name}" SET {assignments} FROM unnest(%(ids)s::bigint[], '
+            f'{arrays}) AS u(object_id, {quoted}) WHERE "{table.name}".object_id = '
+            "u.object_id", parameters)
     except Exception as err:
         raise CommitError(f"updating {len(ids)} rows of {table.name!r} failed, and the "
                           f"transaction with it: {first_line(err)}") from err
+
+
+def _array_literal(values):
+    """``values`` as the text of a PostgreSQL array: ``{1.5,NaN,NULL,"text"}``."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return "{" + ",".join(map(str, values.tolist())) + "}"
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        text = list(map(repr, values.astype(np.float64).tolist()))
+        for k in np.flatnonzero(~np.isfinite(values)).tolist():
+            text[k] = _array_element(float(values[k]))
+        return "{" + ",".join(text) + "}"
+    return "{" + ",".join(map(_array_element, _plain(values))) + "}"
+
+
+def _array_element(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return repr(v)
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, int):
+        return str(v)
+    text = v.isoformat(sep=" ") if isinstance(v, datetime.datetime) else str(v)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _length(columns):

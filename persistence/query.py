@@ -21,11 +21,13 @@ import operator
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST, unknown_attribute
 from .dbobject import DBObject
 from .errors import QueryError, UnknownAttributeError
-from .loading import Group, PolymorphicSelect, _member, chain_from, collector_paused, execute
+from .loading import (Group, PolymorphicSelect, _member, chain_from, class_chain,
+                      collector_paused, execute)
 from .schema import BASE_TABLE
 
 __all__ = ["Attribute", "Query"]
@@ -552,8 +554,13 @@ class Query:
                 raise QueryError(f"columns() reads scalar or reference attributes of "
                                  f"{self.cls.__name__} itself, not "
                                  f"{'.'.join(p.name for p in path)}")
-        selected = [BASE_TABLE.c.object_id] + [_column(path[0]) for path in props]
-        rows = execute(self._finish(sa.select(*selected).select_from(chain_from(self.cls))))
+        columns = [_column(path[0]) for path in props]
+        statement = self._on_own_table(columns)
+        if statement is None:
+            statement = self._finish(sa.select(BASE_TABLE.c.object_id, *columns)
+                                     .select_from(chain_from(self.cls)))
+        rows = execute(statement)
+        selected = [None, *columns]
         values = list(zip(*rows)) if rows else [()] * len(selected)
         out = {"object_id": np.array(values[0], dtype=np.int64)}
         for path, column in zip(props, values[1:]):
@@ -568,6 +575,20 @@ class Query:
                 for k, value in enumerate(column):  # lists stay lists
                     values[k] = value
         return out
+
+    def _on_own_table(self, columns):
+        """The select of ``columns`` from the class's own table alone, without the
+        join to the base table, when nothing but ``object_id`` is needed from it (a
+        direct subclass of DBObject; catalogue rows): half the work for thousands of
+        rows. None otherwise."""
+        chain = class_chain(self.cls)
+        if len(chain) != 2 or any(c.table is not chain[1]._table for c in columns):
+            return None
+        own = chain[1]._table
+        statement = visitors.replacement_traverse(
+            self._finish(sa.select(own.c.object_id, *columns).select_from(own)), {},
+            lambda element: own.c.object_id if element is BASE_TABLE.c.object_id else None)
+        return None if BASE_TABLE in statement.get_final_froms() else statement
 
     def _attribute(self, attribute):
         """``attribute`` (a name, dotted path or `Attribute`) as an `Attribute` of ours."""

@@ -8,9 +8,10 @@ never `awe`.
 The imaging chain: `ingest` makes raw frames (`targets.raw`) and reference catalogues;
 `MasterBias`, `HotPixelMap`, `MasterFlat` and `ColdPixelMap` (`targets.calibration`)
 calibrate a chip's night; `CalibratedExposure` is one chip of a science exposure,
-calibrated and solved; `NightReport` reduces a whole night. `SourceList` holds an
-exposure's sources (`Source` rows, cone-searchable through `targets.sky`); `Object`
-associates them across lists (`targets.object`). The algorithms are in
+calibrated and solved; `NightReport` reduces a whole night. `Coadd` stacks exposures
+regridded onto one grid (`RegriddedFrame`). `SourceList` holds an exposure's sources
+(`CoaddSourceList` a coadd's) as `Source` rows, cone-searchable through `targets.sky`;
+`Object` associates them across lists (`targets.object`). The algorithms are in
 `targets.imaging`, the instruments in `targets.instruments`, the simulator in
 `targets.simulator`.
 """
@@ -32,7 +33,8 @@ from .ingest import IngestReport, ingest
 from .calibration import ColdPixelMap, HotPixelMap, MasterBias, MasterFlat
 from .calibrated_exposure import CalibratedExposure
 from .night_report import NightReport
-from .source_list import Source, SourceList
+from .coadd import Coadd, RegriddedFrame
+from .source_list import CoaddSourceList, Source, SourceList
 from .object import Association, Object, ObjectPhotometry, associate
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "CalibratedExposure",
     "CalibrationTarget",
     "Chip",
+    "Coadd",
+    "CoaddSourceList",
     "ColdPixelMap",
     "DaskDPU",
     "DataObject",
@@ -72,6 +76,7 @@ __all__ = [
     "RawFrame",
     "RawScienceFrame",
     "ReferenceCatalogue",
+    "RegriddedFrame",
     "Reproduction",
     "SerialDPU",
     "Source",
@@ -79,6 +84,7 @@ __all__ = [
     "TO_BE_BUILT",
     "TargetError",
     "UP_TO_DATE",
+    "associate",
     "data_client",
     "dependency",
     "global_filename",

@@ -179,9 +179,7 @@ class ObjectPhotometry(DBObject):
     """An object's photometry in one filter: running sums of its fluxes (see
     `targets.imaging.association`), their weighted mean and the variability indices."""
 
-    INDEXES = (("object", "filter"),)
-
-    object = persistent("The object", Object, None)
+    object = persistent("The object (indexed)", Object, None)
     filter = persistent("Filter name", str, "")
     n = persistent("Number of measurements", int, 0, mutable=True)
     shift = persistent("The first flux, subtracted in the sums [µJy]", float, 0.0)

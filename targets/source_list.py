@@ -19,6 +19,7 @@ from astropy.table import Table
 from persistence import DBObject, insert_many, persistent
 
 from .calibrated_exposure import CalibratedExposure
+from .coadd import Coadd
 from .dependency import dependency
 from .imaging.extraction import FILTER_KERNELS, extract_catalogue
 from .parameters import ProcessParameters
@@ -26,7 +27,7 @@ from .process import ProcessTarget
 from .raw import Chip, RawScienceFrame
 from .sky import SkyIndexed, sky_columns
 
-__all__ = ["Source", "SourceList"]
+__all__ = ["CoaddSourceList", "Source", "SourceList"]
 
 _MJD0 = datetime.datetime(1858, 11, 17)
 
@@ -82,21 +83,36 @@ class SourceList(ProcessTarget):
                    mjd=(raw.date_obs - _MJD0).total_seconds() / 86400.0
                    + raw.exptime / 2 / 86400.0)
 
+    @classmethod
+    def plan(cls, *, pars=None, depth=None, **selectors):
+        """As `ProcessTarget.plan`; ``SourceList.plan(coadd=c)`` is that of
+        `CoaddSourceList`."""
+        if cls is SourceList and "coadd" in selectors:
+            return CoaddSourceList.plan(pars=pars, depth=depth, **selectors)
+        return super().plan(pars=pars, depth=depth, **selectors)
+
     def make(self, workdir):
-        pars, exposure = self.process_parameters, self.exposure
+        exposure = self.exposure
         science, weight, mask = exposure.images()
-        wcs = exposure.wcs()
+        return self._extract(workdir, science, weight, mask, exposure.wcs(),
+                             zeropoint=exposure.zeropoint, exptime=exposure.exptime,
+                             gain=self.raw.gain, saturation=self.raw.saturation,
+                             centre=(exposure.ra, exposure.dec))
+
+    def _extract(self, workdir, science, weight, mask, wcs, *, zeropoint, exptime, gain,
+                 saturation, centre):
+        """Extract the sources, set the list's attributes and write its file."""
+        pars = self.process_parameters
         table = extract_catalogue(
-            science, weight, mask, wcs, zeropoint=exposure.zeropoint,
-            exptime=exposure.exptime, threshold=pars.threshold, minarea=pars.minarea,
+            science, weight, mask, wcs, zeropoint=zeropoint, exptime=exptime,
+            threshold=pars.threshold, minarea=pars.minarea,
             deblend_nthresh=pars.deblend_nthresh, deblend_cont=pars.deblend_cont,
-            filter_kernel=pars.filter_kernel, gain=self.raw.gain,
-            saturation=self.raw.saturation)
+            filter_kernel=pars.filter_kernel, gain=gain, saturation=saturation)
         ny, nx = science.shape
         corners = wcs.pixel_to_world_values([-0.5, nx - 0.5, nx - 0.5, -0.5],
                                             [-0.5, -0.5, ny - 0.5, ny - 0.5])
         self.footprint = [float(v) for pair in zip(*corners) for v in pair]
-        self.ra, self.dec = exposure.ra, exposure.dec
+        self.ra, self.dec = centre
         self.n_sources = len(table)
         self.limiting_mag = table.meta["MAGLIM"]
         self.aperture_correction = table.meta["APCORR"]
@@ -140,6 +156,40 @@ class SourceList(ProcessTarget):
             format = "votable"
         self.table().write(path, format=format, overwrite=True)
         return path
+
+
+class CoaddSourceList(SourceList):
+    """The sources of a `Coadd` (``SourceList.get(coadd=c)``): as a `SourceList`, with
+    magnitudes on the coadd's zeropoint, ``mjd`` the exposures' mean and ``exptime``
+    their total; ``raw``, ``chip`` and ``exposure`` are empty."""
+
+    SELECTORS = ("coadd",)
+    filename_prefix = "CoaddSL"
+
+    coadd = dependency("The coadd the sources are extracted from", Coadd,
+                       selectors=lambda s: {k: getattr(s["coadd"], k)
+                                            for k in Coadd.SELECTORS})
+
+    @classmethod
+    def dependencies(cls):
+        """The coadd only: not the calibrated exposure of a single frame's list."""
+        found = cls.__dict__.get("_dependencies")
+        if found is None:
+            found = cls._dependencies = {"coadd": cls.get_persistent_properties()["coadd"]}
+        return found
+
+    @classmethod
+    def new(cls, selectors):
+        coadd = selectors["coadd"]
+        return cls(coadd=coadd, filter=coadd.filter, mjd=coadd.mjd, exptime=coadd.exptime,
+                   date_obs=coadd.start)
+
+    def make(self, workdir):
+        coadd = self.coadd
+        science, weight, mask = coadd.images()
+        return self._extract(workdir, science, weight, mask, coadd.wcs(),
+                             zeropoint=coadd.zeropoint, exptime=1.0, gain=coadd.gain,
+                             saturation=None, centre=(coadd.ra, coadd.dec))
 
 
 class Source(SkyIndexed, DBObject):

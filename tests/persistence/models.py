@@ -93,4 +93,6 @@ class Star(DBObject):
     mag = persistent("Magnitude", float, None)
     flagged = persistent("Flagged", bool, False)
     revised_mag = persistent("Magnitude after revision", float, None, mutable=True)
+    note = persistent("A note on the revision", str, "", mutable=True)
+    doubtful = persistent("Whether the revision is in doubt", bool, False, mutable=True)
     neighbours = persistent("Stars revised together", ["Star"], [], mutable=True)

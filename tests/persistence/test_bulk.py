@@ -98,6 +98,24 @@ def test_update_many_changes_mutable_attributes_only(db):
             insert_many(Star, {"nonsense": [1]}, connection=conn)
 
 
+def test_update_many_writes_any_value_exactly(db):
+    frame = Frame()
+    frame.commit()
+    with current_database().transaction() as conn:
+        ids = insert_many(Star, _stars(frame, 6), connection=conn)
+    notes = ['say "hi"', "back\\slash", "a,b {c}", "NULL", "", "é ü"]
+    mags = [0.1 + 0.2, float("nan"), float("inf"), -float("inf"), None, 1e-300]
+    with current_database().transaction() as conn:
+        update_many(Star, ids, {"note": notes, "revised_mag": mags,
+                                "doubtful": [True, False] * 3}, connection=conn)
+    read = Star.all().order_by("object_id").columns("note", "revised_mag", "doubtful")
+    assert read["note"].tolist() == notes
+    assert read["revised_mag"][0] == 0.1 + 0.2 and np.isnan(read["revised_mag"][1])
+    assert read["revised_mag"][2:4].tolist() == [np.inf, -np.inf]
+    assert np.isnan(read["revised_mag"][4]) and read["revised_mag"][5] == 1e-300
+    assert read["doubtful"].tolist() == [True, False] * 3
+
+
 def test_a_class_index_is_created(db):
     names = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("star")}
     assert "ix_star_field_mag" in names
