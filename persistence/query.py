@@ -560,8 +560,7 @@ class Query:
             statement = self._finish(sa.select(BASE_TABLE.c.object_id, *columns)
                                      .select_from(chain_from(self.cls)))
         rows = execute(statement)
-        selected = [None, *columns]
-        values = list(zip(*rows)) if rows else [()] * len(selected)
+        values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
         out = {"object_id": np.array(values[0], dtype=np.int64)}
         for path, column in zip(props, values[1:]):
             prop = path[0]
@@ -571,9 +570,9 @@ class Query:
             elif kind in (int, bool) and None not in column:
                 out[prop.name] = np.array(column, dtype=np.int64 if kind is int else bool)
             else:
-                out[prop.name] = values = np.empty(len(column), dtype=object)
+                out[prop.name] = cells = np.empty(len(column), dtype=object)
                 for k, value in enumerate(column):  # lists stay lists
-                    values[k] = value
+                    cells[k] = value
         return out
 
     def _on_own_table(self, columns):

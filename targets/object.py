@@ -35,6 +35,7 @@ from persistence import (DBObject, current_database, insert_links, insert_many, 
 
 from .imaging.association import FluxSums, PositionSums
 from .imaging.association import associate as pair_sources
+from .imaging.extraction import AB_MICROJANSKY
 from .imaging.skymatch import crossmatch, footprint_contains, separation_arcsec
 from .parameters import ProcessParameters
 from .process import project_parameters
@@ -44,9 +45,6 @@ from .source_list import Source, SourceList
 
 __all__ = ["Association", "AssociationParameters", "Object", "ObjectPhotometry",
            "associate"]
-
-AB_ZEROPOINT_UJY = 23.9
-"""AB magnitude of 1 microjansky."""
 
 SUSPECT_FLAGS = 0x1F
 """Source flags that keep a detection from being flagged new: sep's blended (1),
@@ -383,7 +381,7 @@ def _insert_photometry(object_ids, filter_name, flux, flux_err, connection):
 def _photometry_statistics(sums):
     mean, mean_err, v, eta = sums.statistics()
     with np.errstate(invalid="ignore", divide="ignore"):
-        mag = np.where(mean > 0, AB_ZEROPOINT_UJY - 2.5 * np.log10(mean), np.nan)
+        mag = np.where(mean > 0, AB_MICROJANSKY - 2.5 * np.log10(mean), np.nan)
         mag_err = np.where(mean > 0, 2.5 / np.log(10) * mean_err / mean, np.nan)
     return {"flux": mean, "flux_err": mean_err, "mag": mag, "mag_err": mag_err, "v": v,
             "eta": eta}

@@ -6,7 +6,8 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 
-from targets.imaging.skymatch import crossmatch, ra_half_width, separation_arcsec, zone_of
+from targets.imaging.skymatch import (crossmatch, footprint_contains, from_tangent_plane,
+                                      ra_half_width, separation_arcsec, zone_of)
 
 
 def _field(rng, ra0, dec0, half_width, n):
@@ -63,3 +64,23 @@ def test_zones_and_ra_half_widths():
     assert ra_half_width(89.99, 0.1) == 180.0
     # A small cone at 60 degrees spans twice its radius in RA (1/cos 60).
     assert ra_half_width(60.0, 1 / 3600) == pytest.approx(2 / 3600, rel=1e-3)
+
+
+@pytest.mark.parametrize("ra0, dec0", [(0.0, 0.0), (359.99, 45.0), (120.0, -89.9)])
+def test_footprint_contains_with_margins(ra0, dec0):
+    # A 0.1 x 0.06 degree footprint, rotated by 30 degrees, around (ra0, dec0).
+    angle = np.radians(30.0)
+    half = np.array([[-0.05, -0.03], [0.05, -0.03], [0.05, 0.03], [-0.05, 0.03]])
+    rotated = half @ np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    corners = np.column_stack(from_tangent_plane(rotated[:, 0], rotated[:, 1], ra0, dec0))
+    # Points along the short axis: inside, just inside, just outside, outside.
+    along = np.array([0.0, 0.029, 0.031, 0.05])
+    xi, eta = -along * np.sin(angle), along * np.cos(angle)
+    ra, dec = from_tangent_plane(xi, eta, ra0, dec0)
+    assert footprint_contains(corners, ra, dec).tolist() == [True, True, False, False]
+    assert footprint_contains(corners, ra, dec, margin=0.002).tolist() == [True, True, True,
+                                                                           False]
+    assert footprint_contains(corners, ra, dec, margin=-0.002).tolist() == [True, False,
+                                                                            False, False]
+    # The corners' order (clockwise or not) does not matter.
+    assert footprint_contains(corners[::-1], ra, dec).tolist() == [True, True, False, False]
