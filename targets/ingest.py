@@ -108,6 +108,8 @@ def _ingest_file(path, instruments, chip_of):
                 _set_statistics(frame, hdul[info.extension], info)
                 new.append((frame, copy))
             elif existing.checksum == file_checksum(copy):
+                if isinstance(existing, RawScienceFrame) and not existing.footprint:
+                    existing.footprint = frame.footprint  # ingested by an older version
                 old.append(existing)
             else:
                 raise InstrumentError(
@@ -118,7 +120,7 @@ def _ingest_file(path, instruments, chip_of):
         for frame, copy in new:
             frame.store(copy)
     frames = [frame for frame, _ in new]
-    commit_all(frames)
+    commit_all(frames + old)
     return frames, old
 
 

@@ -148,7 +148,9 @@ class RawScienceFrame(RawFrame):
 
     footprint = persistent("The chip's corners on the sky by the telescope's WCS (the "
                            "pointing's error included): ra1, dec1, ..., ra4, dec4 [deg]; "
-                           "empty if the header has no WCS", [float], [])
+                           "empty if the header has no WCS (ingesting the file again fills "
+                           "it in for frames ingested before it was recorded)", [float], [],
+                           mutable=True)
 
     def covers(self, ra, dec, margin=0.0):
         """Whether the chip (by the telescope's WCS) covers ``(ra, dec)``, or comes

@@ -3,15 +3,19 @@ reported and ingest nothing; on both databases."""
 
 import os
 import shutil
+import warnings
 
 import ccdproc
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from astropy.wcs import WCS, FITSFixedWarning
 
+from persistence import commit_all
 from targets.imaging.ccd import fits_section
 from targets.imaging.combine import MAD_TO_SIGMA
+from targets.imaging.skymatch import separation_arcsec
 from targets.ingest import ingest
 from targets.raw import RawBiasFrame, RawDarkFrame, RawFlatFrame, RawFrame, RawScienceFrame
 from targets.reference import ReferenceCatalogue
@@ -93,6 +97,28 @@ def test_ingesting_again_is_a_no_op(store, simulated_night):
     assert again.ingested == [] and sorted(f.object_id for f in again.already) == sorted(
         f.object_id for f in first)
     assert len(RawFrame.all()) == len(first)
+
+
+def test_science_frames_record_their_footprint_and_get_it_when_ingested_again(
+        store, simulated_night):
+    science = [p for p in simulated_night.raw if fits.getval(p, "IMAGETYP") == "OBJECT"]
+    (frame, *_) = ingest(science[:1]).ingested
+    # The corners by the telescope's WCS are the true ones, but for the pointing error
+    # (3 arcsec rms per axis in the simulator).
+    header = fits.getheader(os.path.join(simulated_night.truth, "exposures", frame.raw_file),
+                            frame.extension)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # a header-only HDU
+        true = WCS(header).pixel_to_world_values([-0.5, 1023.5], [-0.5, 1023.5])
+    corners = np.reshape(frame.footprint, (-1, 2))
+    offsets = separation_arcsec(corners[[0, 2], 0], corners[[0, 2], 1], *true)
+    assert np.all(offsets < 15.0)
+    assert frame.covers(*np.mean(corners, axis=0)) and not frame.covers(0.0, 0.0)
+    # A frame ingested before footprints were recorded gets its footprint on ingest.
+    frame.footprint = []
+    commit_all([frame])
+    (again,) = [f for f in ingest(science[:1]).already if f.object_id == frame.object_id]
+    assert list(RawScienceFrame.load(again.object_id).footprint) == list(corners.ravel())
 
 
 def test_a_different_file_under_an_ingested_name_is_refused(store, simulated_night, tmp_path):
