@@ -1,7 +1,8 @@
 """Coadd: calibrated exposures of a patch of sky, regridded onto one grid and stacked.
 
-``Coadd.get(ra=..., dec=..., filter=..., start=..., end=...)`` finds the raw science
-frames in the filter, taken in ``[start, end)``, whose chip covers ``(ra, dec)`` (by the
+``Coadd.get(ra=..., dec=..., filter=..., start=..., end=...)`` (or ``field=`` a field's
+``OBJECT`` name instead of ``ra`` and ``dec``: the centre of its exposures) finds the raw
+science frames in the filter, taken in ``[start, end)``, whose chip covers ``(ra, dec)`` (by the
 telescope's WCS recorded at ingest), gets each one's `RegriddedFrame` (its
 `CalibratedExposure`, background-subtracted, scaled to the common zeropoint and
 resampled onto the grid; `targets.imaging.regrid`) and stacks them with outlier
@@ -31,7 +32,7 @@ from .dependency import dependency
 from .imaging.astrometry import measure_background
 from .imaging.ccd import fits_section
 from .imaging.regrid import Grid, Regridded, covering_grid, regrid, stack
-from .imaging.skymatch import separation_arcsec
+from .imaging.skymatch import separation_arcsec, unit_vectors
 from .parameters import ProcessParameters
 from .process import ProcessTarget
 from .raw import Chip, RawScienceFrame
@@ -69,6 +70,29 @@ def frames_for(selectors):
              & (RawScienceFrame.usable == True))  # noqa: E712
     return sorted((f for f in found if f.covers(selectors["ra"], selectors["dec"])),
                   key=lambda f: (f.date_obs, f.object_id))
+
+
+def field_centre(name, filter_name=None):
+    """``(ra, dec)``: the centre of the chips of the raw science frames of field
+    ``name`` (their ``OBJECT``), in ``filter_name`` if given.
+
+    Raises
+    ------
+    ValueError
+        Raised if no raw science frame with a footprint has that ``OBJECT``.
+    """
+    found = RawScienceFrame.object == name
+    if filter_name is not None:
+        found = found & (RawScienceFrame.filter == filter_name)
+    corners = [_corners(f) for f in found if f.footprint]
+    if not corners:
+        known = sorted({f.object for f in RawScienceFrame.all()})
+        raise ValueError(f"no raw science frame of field {name!r}"
+                         + (f" in {filter_name}" if filter_name else "")
+                         + f"; the fields ingested are: {', '.join(known) or 'none'}")
+    x, y, z = (np.mean(v) for v in unit_vectors(*np.concatenate(corners).T))
+    return (float(np.degrees(np.arctan2(y, x)) % 360.0),
+            float(np.degrees(np.arctan2(z, np.hypot(x, y)))))
 
 
 def grid_for(selectors, frames):
@@ -215,7 +239,13 @@ class Coadd(ProcessTarget):
 
     @classmethod
     def check_selectors(cls, selectors):
-        """The selectors, with the grid's (``scale``, ``nx``, ``ny``) optional."""
+        """The selectors, with the grid's (``scale``, ``nx``, ``ny``) optional, and
+        ``field`` (an ``OBJECT`` name) standing for the ``ra`` and ``dec`` of its
+        exposures' centre."""
+        selectors = dict(selectors)
+        if "field" in selectors and "ra" not in selectors and "dec" not in selectors:
+            selectors["ra"], selectors["dec"] = field_centre(selectors.pop("field"),
+                                                             selectors.get("filter"))
         return super().check_selectors({**GRID_DEFAULTS, **selectors})
 
     def make(self, workdir):

@@ -19,7 +19,7 @@ import targets
 from targets import Coadd, MakeError, Source, SourceList
 from targets.imaging.astrometry import measure_background
 from targets.imaging.regrid import input_pixels
-from targets.imaging.skymatch import crossmatch
+from targets.imaging.skymatch import crossmatch, separation_arcsec
 from targets.ingest import ingest
 from targets.raw import RawScienceFrame
 from targets.simulator import simulate, true_magnitudes
@@ -162,6 +162,18 @@ def test_regridded_pixels_agree_with_reproject(field):
     # 0.1% here: same nominal scale, the solved one differs by the scale error).
     assert np.percentile(difference / (0.002 * np.abs(theirs[both]) + 0.01 * noise),
                          99.9) < 1.0
+
+
+def test_a_coadd_of_a_named_field_is_centred_on_its_exposures(field):
+    frames = field["frames"]
+    coadd = Coadd.get(field=frames[0].object, filter="r", start=frames[0].date_obs,
+                      end=frames[-1].date_obs + datetime.timedelta(seconds=1))
+    assert coadd.n_frames == 5
+    assert separation_arcsec(coadd.ra, coadd.dec, field["ra"], field["dec"]) < 1.0
+    with pytest.raises(ValueError, match="no raw science frame of field 'M31' in r; the "
+                                         f"fields ingested are: {frames[0].object}"):
+        Coadd.plan(field="M31", filter="r", start=frames[0].date_obs,
+                   end=frames[-1].date_obs)
 
 
 def test_a_coadd_of_no_exposures_says_what_was_looked_for(field):
