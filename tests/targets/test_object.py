@@ -177,5 +177,6 @@ def test_an_interrupted_association_leaves_the_catalogue_as_it_was(db, monkeypat
     assert Object.cone(30.0, 5.0, 0.01).count() == 3
 
 
-def test_frames_covering_is_empty_without_raw_frames(db):
+def test_nothing_observed_there_gives_no_objects(db):
     assert frames_covering(10.0, 10.0, 0.01) == []
+    assert Object.get(ra=10.0, dec=10.0, radius=0.01) == []
