@@ -200,13 +200,7 @@ class Association(DBObject):
     """The record that a source list has been associated, and how."""
 
     sourcelist = persistent("The source list", SourceList, None)
-    radius = persistent("De Ruiter gate used", float, None)
-    max_separation = persistent("Largest separation associated [arcsec]", float, None)
-    systematic_error = persistent("Systematic position error used [arcsec]", float, None)
-    new_margin = persistent("Depth margin of the new-object flag [mag]", float, None)
-    new_edge = persistent("Edge margin of the new-object flag [arcsec]", float, None)
-    new_min_snr = persistent("Least signal to noise of the new-object flag", float, None)
-    new_isolation = persistent("Isolation of the new-object flag [arcsec]", float, None)
+    parameters = persistent("The association parameters used", AssociationParameters, None)
     n_sources = persistent("Sources associated", int, 0)
     n_matched = persistent("Sources that joined an existing object", int, 0)
     n_new = persistent("Objects started", int, 0)
@@ -258,11 +252,14 @@ def associate(source_list, *, pars=None):
             positions[old] = objects["n_detections"][matched[old]]
             insert_links(Object, "sources", object_ids, positions, sources["object_id"],
                          connection=connection)
-            values = dict(sourcelist=[source_list.object_id], n_sources=[len(matched)],
-                          n_matched=[int(old.sum())], n_new=[int((~old).sum())],
-                          n_flagged_new=[int(flagged.sum())],
-                          **{name: [getattr(pars, name)] for name in pars.names()})
-            record_id = insert_many(Association, values, connection=connection)[0]
+            parameters = insert_many(AssociationParameters, {
+                name: [value] for name, value in pars.as_dict().items()},
+                connection=connection)
+            record_id = insert_many(Association, {
+                "sourcelist": [source_list.object_id], "parameters": parameters,
+                "n_sources": [len(matched)], "n_matched": [int(old.sum())],
+                "n_new": [int((~old).sum())], "n_flagged_new": [int(flagged.sum())]},
+                connection=connection)[0]
     return Association.load(int(record_id))
 
 

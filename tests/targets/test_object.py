@@ -8,7 +8,7 @@ import pytest
 from persistence import CommitError, insert_many
 from targets import Association, Object, ObjectPhotometry, Source, SourceList, associate
 from targets.imaging.association import variability_indices
-from targets.object import frames_covering
+from targets.object import AssociationParameters, frames_covering
 from targets.sky import sky_columns
 
 ARCSEC = 1 / 3600
@@ -90,6 +90,7 @@ def test_each_list_is_associated_once(db):
     first = associate(source_list)
     again = associate(source_list)
     assert again.object_id == first.object_id
+    assert first.parameters.as_dict() == AssociationParameters.in_force().as_dict()
     assert Object.cone(10.0, 20.0, 0.01).count() == 2
     assert (Association.sourcelist == source_list).count() == 1
 
