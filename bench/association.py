@@ -16,19 +16,20 @@ new sources. Each image is written to the database first (not timed), then assoc
 `associate` reads them) and against the whole catalogue (building the SkyCoord and
 its tree, as a user holding the catalogue in memory would).
 
-Run it with ``python bench/association.py [--url postgresql://...] [--images 5]``; it
-creates a database of its own on the server (``--url`` names the server; default
-``postgresql://postgres@127.0.0.1:5432/postgres``) and drops it at the end.
+Run it with ``python bench/association.py [--url SERVER] [--images 5]``; it creates a
+database of its own on the server (``--url``, default the machine's PostgreSQL; see
+``bench/scratch.py``) and drops it at the end.
 """
 
 import argparse
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from scratch import SERVER, scratch_postgresql  # bench/scratch.py, before bench/ leaves the path
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 import sqlalchemy as sa  # noqa: E402
@@ -115,24 +116,17 @@ def image(ra, dec, n_objects, mjd, rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--url", default=SERVER, help="the PostgreSQL server")
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--images", type=int, default=5, help="images of each size")
     args = parser.parse_args()
-    server = sa.create_engine(sa.make_url(args.url).set(drivername="postgresql+psycopg2"),
-                              isolation_level="AUTOCOMMIT")
-    name = f"awe_bench_association_{uuid.uuid4().hex[:8]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        db = persistence.connect(sa.make_url(args.url).set(database=name).render_as_string(
-            hide_password=False))
+    with scratch_postgresql(args.url) as url:
+        db = persistence.connect(url)
         rng = np.random.default_rng(1)
         print(f"writing a catalogue of {args.objects:,} objects ...")
         ra, dec = populate(args.objects, rng)
         with db.transaction() as connection:
             connection.exec_driver_sql("ANALYZE")
-        catalogue = None
         print(f"\n{'sources':>8} {'AWE associate':>14} {'sources/s':>10} "
               f"{'astropy (area)':>15} {'astropy (all)':>14}")
         for n_objects in (1_000, 10_000):
@@ -161,10 +155,6 @@ def main():
               f"{db.execute(sa.text('SHOW server_version'))[0][0]}; the catalogue holds "
               f"{Object.all().count():,} objects at the end)")
         db.close()
-    finally:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 if __name__ == "__main__":

@@ -32,11 +32,12 @@ import glob
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from timing import best_of  # bench/timing.py, before bench/ leaves the path
 
 # bench/dataserver.py would hide the dataserver package: import the packages instead.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
@@ -136,15 +137,6 @@ def theirs(exposures, grid):
                                input_weights=[w for _, w in data],
                                reproject_function=reproject_interp, order="bilinear",
                                combine_function="mean")
-
-
-def best_of(repeat, function):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main():

@@ -13,10 +13,11 @@ Run it with ``python bench/crossmatch.py [--size 1000000] [--radius 1.0] [--repe
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from timing import best_of  # bench/timing.py, before bench/ leaves the path
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 from astropy import units as u  # noqa: E402
@@ -37,15 +38,6 @@ def catalogues(size, seed=42):
                           rng.uniform(-5, 5, size) % 360])
     dec2 = np.concatenate([dec + jitter[1], other_dec])
     return ra, dec, ra2, dec2
-
-
-def best_of(repeat, function):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main():
