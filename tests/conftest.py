@@ -7,6 +7,7 @@ server the PostgreSQL tests are skipped with the reason, unless ``$CI`` is set: 
 they fail.
 """
 
+import contextlib
 import os
 import uuid
 
@@ -77,19 +78,30 @@ def _postgresql_admin(postgresql_url):
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    """A connected, empty `persistence.Database`, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/awe.db"
+@contextlib.contextmanager
+def empty_database(request, backend, directory):
+    """Connect to an empty database on ``backend`` (``"sqlite"``: a file in
+    ``directory``; ``"postgresql"``: the tests' database, emptied) and close it after.
+    ``request`` is the asking fixture's, of any scope."""
+    if backend == "sqlite":
+        url = f"sqlite:///{directory}/awe.db"
     else:
         url = request.getfixturevalue("postgresql_url")
         with request.getfixturevalue("_postgresql_admin").connect() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))
             conn.execute(sa.text("CREATE SCHEMA public"))
     database = persistence.connect(url)
-    yield database
-    database.close()
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A connected, empty `persistence.Database`, on SQLite and on PostgreSQL."""
+    with empty_database(request, request.param, tmp_path) as database:
+        yield database
 
 
 NIGHT = dict(nights=1, chips=2, size=(1024, 1024), seed=11, fields=1, dithers=2,

@@ -8,13 +8,11 @@ import os
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from reproject import reproject_interp
 
 import dataserver
-import persistence
 import targets
 from targets import Coadd, MakeError, Source, SourceList
 from targets.imaging.astrometry import measure_background
@@ -23,6 +21,7 @@ from targets.imaging.skymatch import crossmatch, separation_arcsec
 from targets.ingest import ingest
 from targets.raw import RawScienceFrame
 from targets.simulator import simulate, true_magnitudes
+from tests.conftest import empty_database
 
 FIELD = dict(nights=1, chips=1, size=(1024, 1024), seed=31, fields=1, dithers=5,
              filters=("r",), biases=5, darks=3, flats=5, star_density=40.0)
@@ -37,24 +36,16 @@ def field_raw(tmp_path_factory):
 def field(request, tmp_path_factory, field_raw):
     """The field ingested, with the position and time range of its exposures."""
     workdir = tmp_path_factory.mktemp(f"coadd-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{workdir}/awe.db"
-    else:
-        url = request.getfixturevalue("postgresql_url")
-        with request.getfixturevalue("_postgresql_admin").connect() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    database = persistence.connect(url)
-    targets.set_data_client(dataserver.Client(workdir / "files"))
-    try:
-        ingest(field_raw.raw + [field_raw.reference])
-        frames = list(RawScienceFrame.all().order_by("date_obs"))
-        centre = np.mean([np.reshape(f.footprint, (-1, 2)) for f in frames], axis=(0, 1))
-        yield {"raw": field_raw, "frames": frames, "ra": float(centre[0]),
-               "dec": float(centre[1])}
-    finally:
-        targets.set_data_client(None)
-        database.close()
+    with empty_database(request, request.param, workdir):
+        targets.set_data_client(dataserver.Client(workdir / "files"))
+        try:
+            ingest(field_raw.raw + [field_raw.reference])
+            frames = list(RawScienceFrame.all().order_by("date_obs"))
+            centre = np.mean([np.reshape(f.footprint, (-1, 2)) for f in frames], axis=(0, 1))
+            yield {"raw": field_raw, "frames": frames, "ra": float(centre[0]),
+                   "dec": float(centre[1])}
+        finally:
+            targets.set_data_client(None)
 
 
 def _coadd(field, n):

@@ -10,12 +10,10 @@ import os
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
 import dataserver
-import persistence
 import targets
 from targets import Association, Object, SourceList
 from targets.imaging.association import variability_indices
@@ -23,6 +21,7 @@ from targets.imaging.skymatch import footprint_contains, separation_arcsec
 from targets.ingest import ingest
 from targets.raw import RawScienceFrame
 from targets.simulator import simulate, true_magnitudes
+from tests.conftest import empty_database
 
 SURVEY = dict(nights=2, chips=1, size=(2048, 2048), seed=23, fields=1, dithers=5,
               filters=("r",), biases=5, darks=3, flats=5, star_density=40.0)
@@ -36,31 +35,22 @@ def survey_raw(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def survey(request, tmp_path_factory, survey_raw):
-    """The survey ingested and every object within the chip got (``Object.get``)."""
+    """The survey ingested and every object within the chip got (``Object.get``), with
+    the source lists in time order and the truth catalogue."""
     workdir = tmp_path_factory.mktemp(f"survey-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{workdir}/awe.db"
-    else:
-        url = request.getfixturevalue("postgresql_url")
-        with request.getfixturevalue("_postgresql_admin").connect() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    database = persistence.connect(url)
-    targets.set_data_client(dataserver.Client(workdir / "files"))
-    try:
-        ingest(survey_raw.raw + [survey_raw.reference])
-        frame = RawScienceFrame.all().order_by("date_obs").first()
-        ra, dec = frame.ra, frame.dec
-        objects = Object.get(ra=ra, dec=dec, radius=0.1)
-        yield {"raw": survey_raw, "objects": objects, "centre": (ra, dec)}
-    finally:
-        targets.set_data_client(None)
-        database.close()
-
-
-def _truth(survey):
-    truth = Table.read(os.path.join(survey["raw"].truth, "catalogue.ecsv"))
-    return truth
+    with empty_database(request, request.param, workdir):
+        targets.set_data_client(dataserver.Client(workdir / "files"))
+        try:
+            ingest(survey_raw.raw + [survey_raw.reference])
+            frame = RawScienceFrame.all().order_by("date_obs").first()
+            ra, dec = frame.ra, frame.dec
+            objects = Object.get(ra=ra, dec=dec, radius=0.1)
+            lists = list(SourceList.all().order_by("mjd"))
+            truth = Table.read(os.path.join(survey_raw.truth, "catalogue.ecsv"))
+            yield {"objects": objects, "centre": (ra, dec), "lists": lists,
+                   "mjds": np.array([s.mjd for s in lists]), "truth": truth}
+        finally:
+            targets.set_data_client(None)
 
 
 def _covered_everywhere(lists, ra, dec, margin):
@@ -98,7 +88,7 @@ def _nearest_object(objects, ra, dec):
 
 
 def test_every_epoch_is_associated_once(survey):
-    lists = list(SourceList.all().order_by("mjd"))
+    lists = survey["lists"]
     assert len(lists) == 10
     assert Association.sourcelist.is_in([s.object_id for s in lists]).count() == 10
     # Asking again makes and associates nothing more.
@@ -108,8 +98,7 @@ def test_every_epoch_is_associated_once(survey):
 
 
 def test_one_object_per_isolated_star(survey):
-    lists = list(SourceList.all().order_by("mjd"))
-    truth = _truth(survey)
+    lists, truth = survey["lists"], survey["truth"]
     constant_star = (truth["kind"] == "star") & (truth["variability"] == "none")
     # S/N > 20 in every epoch, and not saturated in any.
     bright = (np.asarray(truth["r"]) < 21.0) & (np.asarray(truth["r"]) > 16.0)
@@ -131,9 +120,7 @@ def test_one_object_per_isolated_star(survey):
 
 
 def test_variables_are_found_and_constant_stars_are_not(survey):
-    lists = list(SourceList.all().order_by("mjd"))
-    mjds = np.array([s.mjd for s in lists])
-    truth = _truth(survey)
+    lists, mjds, truth = survey["lists"], survey["mjds"], survey["truth"]
     isolated = _isolated(truth, 5.0, 2.5)
     inside = _covered_everywhere(lists, truth["ra"], truth["dec"], 10 / 3600)
     stars = truth[(truth["kind"] == "star") & isolated & inside & (truth["r"] < 21.0)]
@@ -159,9 +146,7 @@ def test_variables_are_found_and_constant_stars_are_not(survey):
 
 
 def test_transients_are_flagged_new(survey):
-    lists = list(SourceList.all().order_by("mjd"))
-    mjds = np.array([s.mjd for s in lists])
-    truth = _truth(survey)
+    lists, mjds, truth = survey["lists"], survey["mjds"], survey["truth"]
     isolated = _isolated(truth, 3.0, 2.5)
     inside = _covered_everywhere(lists, truth["ra"], truth["dec"], 10 / 3600)
     transients = truth[(truth["variability"] == "transient") & isolated & inside]
@@ -211,6 +196,6 @@ def test_running_statistics_equal_a_batch_recomputation(survey):
 def test_lightcurves_name_their_exposures(survey):
     obj = max(survey["objects"], key=lambda o: o.n_detections)
     curve = obj.lightcurve()
-    exposures = {s.object_id: s.exposure.object_id for s in SourceList.all().order_by("mjd")}
+    exposures = {s.object_id: s.exposure.object_id for s in survey["lists"]}
     assert list(curve["exposure"]) == [exposures[s] for s in curve["sourcelist"]]
     assert set(curve["filter"]) == {"r"}
