@@ -35,7 +35,7 @@ from .imaging.regrid import Grid, Regridded, covering_grid, regrid, stack
 from .imaging.skymatch import separation_arcsec, unit_vectors
 from .parameters import ProcessParameters
 from .process import ProcessTarget
-from .raw import Chip, RawScienceFrame
+from .raw import Chip, RawScienceFrame, mid_exposure_mjd
 
 __all__ = ["GRID_MARGIN", "Coadd", "RegriddedFrame"]
 
@@ -45,9 +45,6 @@ default grid: room for the pointing error the astrometric solution corrects."""
 
 GRID_DEFAULTS = {"scale": 0.0, "nx": 0, "ny": 0}
 """The optional grid selectors: 0 means the default (see the module docstring)."""
-
-_MJD0 = datetime.datetime(1858, 11, 17)
-
 
 def _corners(frame):
     return np.reshape(frame.footprint, (-1, 2))
@@ -64,12 +61,11 @@ def _native_scale(frame):
 def frames_for(selectors):
     """The usable raw science frames of a coadd's selectors: in the filter, taken in
     ``[start, end)``, with a chip covering ``(ra, dec)``; in time order."""
-    found = ((RawScienceFrame.filter == selectors["filter"])
-             & (RawScienceFrame.date_obs >= selectors["start"])
-             & (RawScienceFrame.date_obs < selectors["end"])
-             & (RawScienceFrame.usable == True))  # noqa: E712
-    return sorted((f for f in found if f.covers(selectors["ra"], selectors["dec"])),
-                  key=lambda f: (f.date_obs, f.object_id))
+    return RawScienceFrame.covering(
+        selectors["ra"], selectors["dec"],
+        where=((RawScienceFrame.filter == selectors["filter"])
+               & (RawScienceFrame.date_obs >= selectors["start"])
+               & (RawScienceFrame.date_obs < selectors["end"])))
 
 
 def field_centre(name, filter_name=None):
@@ -266,8 +262,7 @@ class Coadd(ProcessTarget):
                         amplitude_fraction=pars.amplitude_fraction)
         self.n_frames = len(frames)
         self.exptime = float(sum(f.exptime for f in frames))
-        self.mjd = float(np.mean([(f.date_obs - _MJD0).total_seconds() / 86400.0
-                                  + f.exptime / 2 / 86400.0 for f in frames]))
+        self.mjd = float(np.mean([mid_exposure_mjd(f.date_obs, f.exptime) for f in frames]))
         self.zeropoint = frames[0].zeropoint
         # A weighted mean of frames of gains g_i (equal weights): N² / Σ 1/g_i.
         gains = [f.gain for f in frames if f.gain]

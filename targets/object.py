@@ -160,7 +160,8 @@ class Object(SkyIndexed, DBObject):
         progress : callable, optional
             Called with ``(done, total)`` after each raw frame.
         """
-        frames = frames_covering(ra, dec, radius)
+        # A minute of arc more, for the telescope's pointing error.
+        frames = RawScienceFrame.covering(ra, dec, radius + 1 / 60)
         lists = []
         for done, frame in enumerate(frames, 1):
             lists.append(SourceList.get(raw=frame, dpu=dpu))
@@ -205,17 +206,6 @@ class Association(DBObject):
     n_matched = persistent("Sources that joined an existing object", int, 0)
     n_new = persistent("Objects started", int, 0)
     n_flagged_new = persistent("Objects started and flagged new", int, 0)
-
-
-def frames_covering(ra, dec, radius):
-    """The usable raw science frames whose chip (by the telescope's WCS, allowing a
-    minute of arc for its pointing error) reaches within ``radius`` degrees of
-    ``(ra, dec)``, in time order."""
-    near = ((RawScienceFrame.usable == True)  # noqa: E712
-            & (RawScienceFrame.dec >= dec - radius - 2.0)
-            & (RawScienceFrame.dec <= dec + radius + 2.0))
-    return sorted((f for f in near if f.covers(ra, dec, radius + 1 / 60)),
-                  key=lambda f: (f.date_obs, f.object_id))
 
 
 def associate(source_list, *, pars=None):

@@ -15,7 +15,7 @@ from .imaging.skymatch import footprint_contains
 from .instruments import night_of, night_window
 
 __all__ = ["Chip", "RawBiasFrame", "RawDarkFrame", "RawFlatFrame", "RawFrame",
-           "RawScienceFrame", "local_night"]
+           "RawScienceFrame", "local_night", "mid_exposure_mjd"]
 
 
 class Chip(DBObject):
@@ -65,11 +65,25 @@ def timezone_name(tzinfo):
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+_MJD0 = datetime.datetime(1858, 11, 17)
+
+
+def mid_exposure_mjd(date_obs, exptime):
+    """The modified Julian date (UTC) halfway through an exposure starting at
+    ``date_obs`` (naive UTC) and lasting ``exptime`` seconds: a light curve's time."""
+    return (date_obs - _MJD0).total_seconds() / 86400.0 + exptime / 2 / 86400.0
+
+
 def local_night(chip, time):
     """``(start, end)`` in UTC of the night of ``time`` at ``chip``'s observatory: local
     noon to the next local noon (23 or 25 hours around a daylight-saving change)."""
     zone = chip.tzinfo()
     return night_window(night_of(time, zone), zone)
+
+
+MOSAIC_REACH = 2.0
+"""Largest distance (degrees) from a mosaic's pointing (``RawFrame.dec``) to its chips:
+the database's first cut when looking for the chips covering a position."""
 
 
 class RawFrame(DataObject):
@@ -151,6 +165,19 @@ class RawScienceFrame(RawFrame):
                            "empty if the header has no WCS (ingesting the file again fills "
                            "it in for frames ingested before it was recorded)", [float], [],
                            mutable=True)
+
+    @classmethod
+    def covering(cls, ra, dec, margin=0.0, where=None):
+        """The usable frames whose chip (by the telescope's WCS) covers ``(ra, dec)``
+        or comes within ``margin`` degrees of it, and that meet the query ``where`` if
+        given; in time order."""
+        near = ((cls.usable == True)  # noqa: E712
+                & (cls.dec >= dec - margin - MOSAIC_REACH)
+                & (cls.dec <= dec + margin + MOSAIC_REACH))
+        if where is not None:
+            near = near & where
+        return sorted((f for f in near if f.covers(ra, dec, margin)),
+                      key=lambda f: (f.date_obs, f.object_id))
 
     def covers(self, ra, dec, margin=0.0):
         """Whether the chip (by the telescope's WCS) covers ``(ra, dec)``, or comes

@@ -24,13 +24,10 @@ from .dependency import dependency
 from .imaging.extraction import FILTER_KERNELS, extract_catalogue
 from .parameters import ProcessParameters
 from .process import ProcessTarget
-from .raw import Chip, RawScienceFrame
+from .raw import Chip, RawScienceFrame, mid_exposure_mjd
 from .sky import SkyIndexed, sky_columns
 
 __all__ = ["CoaddSourceList", "Source", "SourceList"]
-
-_MJD0 = datetime.datetime(1858, 11, 17)
-
 
 class SourceListParameters(ProcessParameters):
     threshold = persistent("Detection threshold [sigma per pixel, after filtering]",
@@ -79,9 +76,7 @@ class SourceList(ProcessTarget):
     def new(cls, selectors):
         raw = selectors["raw"]
         return cls(raw=raw, chip=raw.chip, filter=raw.filter, date_obs=raw.date_obs,
-                   exptime=raw.exptime,
-                   mjd=(raw.date_obs - _MJD0).total_seconds() / 86400.0
-                   + raw.exptime / 2 / 86400.0)
+                   exptime=raw.exptime, mjd=mid_exposure_mjd(raw.date_obs, raw.exptime))
 
     @classmethod
     def plan(cls, *, pars=None, depth=None, **selectors):

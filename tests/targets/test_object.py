@@ -8,7 +8,8 @@ import pytest
 from persistence import CommitError, insert_many
 from targets import Association, Object, ObjectPhotometry, Source, SourceList, associate
 from targets.imaging.association import variability_indices
-from targets.object import AssociationParameters, frames_covering
+from targets.object import AssociationParameters
+from targets.raw import RawScienceFrame
 from targets.sky import sky_columns
 
 ARCSEC = 1 / 3600
@@ -179,5 +180,5 @@ def test_an_interrupted_association_leaves_the_catalogue_as_it_was(db, monkeypat
 
 
 def test_nothing_observed_there_gives_no_objects(db):
-    assert frames_covering(10.0, 10.0, 0.01) == []
+    assert RawScienceFrame.covering(10.0, 10.0, 0.01) == []
     assert Object.get(ra=10.0, dec=10.0, radius=0.01) == []
