@@ -204,13 +204,16 @@ def _array_element(v):
     if isinstance(v, bool):
         return "t" if v else "f"
     if isinstance(v, float):
-        if math.isfinite(v):
-            return repr(v)
-        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+        return repr(v) if math.isfinite(v) else _non_finite(v)
     if isinstance(v, int):
         return str(v)
     text = v.isoformat(sep=" ") if isinstance(v, datetime.datetime) else str(v)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _non_finite(v):
+    """How PostgreSQL spells a NaN or infinite float."""
+    return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
 
 
 def _length(columns):
@@ -245,7 +248,7 @@ def _csv_values(values):
         if v is None:
             out.append("\\N")
         elif isinstance(v, float) and not math.isfinite(v):
-            out.append("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+            out.append(_non_finite(v))
         elif isinstance(v, datetime.datetime):
             out.append(v.isoformat(sep=" "))
         elif isinstance(v, (list, tuple)):
