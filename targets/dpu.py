@@ -33,6 +33,18 @@ class SerialDPU:
     def __init__(self, progress=None):
         self.progress = progress or Progress()
 
+    def __repr__(self):
+        return "SerialDPU()"
+
+    def close(self):
+        """Nothing to stop; there so that every DPU closes alike."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     def execute(self, plan):
         """Make every node of ``plan`` that needs it; stop at the first failure,
         keeping what finished."""
@@ -86,6 +98,9 @@ class DaskDPU:
             self._local = starter.submit(_local_cluster, n_workers)
             starter.shutdown(wait=False)
             self._finalizer = weakref.finalize(self, _close_local_cluster, self._local)
+
+    def __repr__(self):
+        return f"DaskDPU({self.address!r})" if self.address else "DaskDPU(local cluster)"
 
     def close(self):
         """Stop the local cluster (after its start, if it is still starting)."""

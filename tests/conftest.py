@@ -31,6 +31,18 @@ def _autocommit_engine(url, **kwargs):
     return sa.create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_personal_configuration(tmp_path_factory):
+    """Keep the developer's own AWE settings (``~/.awe``, ``AWE_*``) out of the tests:
+    each test starts from an empty data home of the session's, as on a new machine."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("AWE_") and name != "AWE_TEST_POSTGRESQL":
+                patch.delenv(name)
+        patch.setenv("AWE_HOME", str(tmp_path_factory.mktemp("awe-home")))
+        yield
+
+
 @pytest.fixture
 def runner():
     """A `click.testing.CliRunner` to invoke ``awe`` commands in-process."""

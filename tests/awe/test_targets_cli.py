@@ -23,6 +23,7 @@ def environment(db, tmp_path, monkeypatch):
     chip.commit()
     for i in range(3):
         ingest(tmp_path, "bias", chip, datetime.datetime(2024, 3, 17, 0, i), 100 + i)
+    (tmp_path / "home").mkdir()  # so that awe does not say it made it
     monkeypatch.setenv("AWE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AWE_DATABASE_URL", db.url.render_as_string(hide_password=False))
     monkeypatch.setenv("AWE_DATA_SERVERS", str(files))
