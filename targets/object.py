@@ -73,6 +73,9 @@ class Object(SkyIndexed, DBObject):
     and the variability of its light curve."""
 
     INDEXES = (("zone", "ra"),)
+    Parameters = AssociationParameters
+    """The association's process parameters (``pars=`` of `get` and `associate`; the
+    project sets them under the name ``Object``)."""
 
     ra = persistent("Weighted mean right ascension [deg]", float, None, mutable=True)
     dec = persistent("Weighted mean declination [deg]", float, None, mutable=True)
@@ -217,7 +220,7 @@ def associate(source_list, *, pars=None):
     record : `Association`
         What was done (the earlier record for a list associated before).
     """
-    pars = AssociationParameters.in_force({**project_parameters("Object"), **(pars or {})})
+    pars = Object.Parameters.in_force({**project_parameters("Object"), **(pars or {})})
     db = current_database()
     with db.named_lock("Object association"):
         done = (Association.sourcelist == source_list).first()

@@ -63,6 +63,10 @@ class ProcessTarget(DataObject):
     quality_flags = persistent("Quality flags set by verify(): a bit mask, 0 for none",
                                int, 0, mutable=True)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = f"{cls.__doc__}\n\n{_document_processing(cls)}"
+
     # -- declarations ------------------------------------------------------------
 
     @classmethod
@@ -192,6 +196,29 @@ class ProcessTarget(DataObject):
         with tempfile.TemporaryDirectory(prefix="awe-reproduce-") as workdir:
             checksum = file_checksum(copy.make(Path(workdir)))
         return Reproduction(self, self.checksum, checksum, type(self).CODE_VERSION)
+
+
+def _document_processing(cls):
+    """How ``cls`` is asked for and made, for help(): its selectors, dependencies and
+    process parameters with their defaults."""
+    lines = ["Selectors", "---------", ", ".join(cls.SELECTORS) or "(none)", "",
+             "Dependencies", "------------"]
+    for name, dep in cls.dependencies().items():
+        kind = (f"list of {dep.type_name().removeprefix('list of ')}" if dep.many
+                else dep.type_name()) + (" (optional)" if dep.optional else "")
+        lines += [f"{name} : {kind}", f"    {dep.doc}"]
+    if not cls.dependencies():
+        lines.append("(none: made from its selectors alone)")
+    title = (f"Process parameters ({cls.Parameters.__name__}, code version "
+             f"{cls.CODE_VERSION})")
+    lines += ["", title, "-" * len(title)]
+    properties = cls.Parameters.get_persistent_properties()
+    for name in cls.Parameters.names():
+        prop = properties[name]
+        lines += [f"{name} : {prop.type_name()} = {prop.default!r}", f"    {prop.doc}"]
+    if not cls.Parameters.names():
+        lines.append("(none)")
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
