@@ -1,6 +1,5 @@
 """The work behind ``awe demo``: a simulated night, ingested and reduced end to end."""
 
-import contextlib
 import json
 
 import persistence
@@ -8,7 +7,7 @@ import targets
 from targets.simulator import simulate
 
 from ..config import awe_home
-from ..environment import connect
+from ..environment import connect, make_dpu
 
 __all__ = ["run_demo"]
 
@@ -27,8 +26,7 @@ def run_demo(*, chips=2, size=(1024, 1024), seed=1, dask=None, progress=None):
     connect()
     # Made first, a Dask DPU's local cluster starts while the night is simulated and
     # ingested.
-    dask_dpu = contextlib.nullcontext() if dask is None else targets.DaskDPU(dask or None)
-    with dask_dpu as dpu:
+    with make_dpu(dask) as dpu:
         out = awe_home() / "demo" / f"simcam-{chips}x{size[0]}x{size[1]}-seed{seed}"
         parameters = out / "truth" / "parameters.json"
         if parameters.is_file():

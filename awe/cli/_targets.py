@@ -8,7 +8,7 @@ import persistence
 import targets
 from persistence import DBObject
 
-from ..environment import connect
+from ..environment import connect, make_dpu
 
 __all__ = ["get_target", "plan_target", "resolve_target"]
 
@@ -51,12 +51,11 @@ def plan_target(*, name, selectors, depth=None, pars=None, modules=()):
 
 
 def get_target(*, name, selectors, pars=None, dask=None, modules=()):
-    """Connect and get the target, making what is needed; returns the product."""
+    """Connect and get the target, making what is needed on the DPU ``dask`` names
+    (see `awe.environment.make_dpu`; None: the configured one); returns the product."""
     connect()
     cls, values = resolve_target(name, selectors, modules)
-    if dask is None:
-        return cls.get(pars=pars, **values)
-    with targets.DaskDPU(dask or None) as dpu:
+    with make_dpu(dask) as dpu:
         return cls.get(pars=pars, dpu=dpu, **values)
 
 

@@ -5,6 +5,7 @@ work; errors a user can fix become one line on stderr and exit code 1.
 """
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -22,22 +23,106 @@ from ..config import awe_home, data_servers, database_url
 __all__ = ["main"]
 
 
-@click.group()
+class _AweGroup(click.Group):
+    """``awe`` alone starts the prompt, and ``awe script.py ARGS`` runs a script: a first
+    word that is no command but a file is the script of the hidden ``run`` command."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and (
+                args[0].endswith(".py") or os.path.isfile(args[0])):
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_AweGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="awe")
+@click.option("-c", "code", metavar="CODE",
+              help="Run CODE (Python) in the prompt's namespace, then exit.")
 @click.option("--debug", is_flag=True,
               help="Show the full traceback of an error instead of one line.")
 @click.pass_context
-def main(ctx, debug):
+def main(ctx, code, debug):
     """AWE: an Astro-WISE-style survey data system.
 
-    The database is $AWE_DATABASE_URL, by default an SQLite file in the data home
-    $AWE_HOME (by default ~/.awe).
+    Alone, awe starts the awe> prompt: Python with the product classes, context, dpu,
+    Pars, lineage, plan and plotting loaded. With a script (awe script.py ARGS) or -c
+    CODE it runs that in the same namespace. Otherwise it runs one of the commands
+    below. The settings in force (database, data servers, user, project, DPU) come from
+    $AWE_HOME/Environment.cfg and AWE_* variables: see awe config.
 
     \b
-    Example:
+    Examples:
+        awe
+        awe -c "print(CalibratedExposure.all().count())"
+        awe trend.py --chip ccd1
         awe init
     """
     ctx.obj = {"debug": debug}
+    if ctx.invoked_subcommand is None:
+        _session(ctx, code=code)
+
+
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx, script, args):
+    """Run SCRIPT with ARGS in the prompt's namespace (awe SCRIPT says the same).
+
+    \b
+    Example:
+        awe run trend.py --chip ccd1
+    """
+    _session(ctx, script=script, args=args)
+
+
+def _session(ctx, *, code=None, script=None, args=()):
+    """The prompt, or ``-c`` code or a script in its namespace."""
+    from .. import prompt
+    from ..config import profile
+    from ..environment import connect, make_dpu
+
+    with _user_errors(ctx):
+        settings = profile()
+        db = connect(settings=settings)
+        dpu = make_dpu(settings=settings)
+    with contextlib.closing(dpu):
+        names = prompt.namespace(db, dpu, settings)
+        if code is None and script is None:
+            prompt.interact(names, prompt.banner(settings, db, dpu))
+            return
+        try:
+            if code is not None:
+                prompt.run_code(code, names)
+            else:
+                prompt.run_script(script, list(args), names)
+        except SystemExit as done:
+            ctx.exit(done.code if isinstance(done.code, int) else 0 if done.code is None else 1)
+        except Exception:
+            # The user's own code: its traceback is what they need, as from python.
+            import traceback
+
+            traceback.print_exc()
+            ctx.exit(1)
+
+
+@main.command(name="config")
+def config_command():
+    """Print the settings in force and where each came from (environment variable,
+    configuration file or default).
+
+    \b
+    Example:
+        AWE_PROJECT=KIDS awe config
+    """
+    from ..config import profile
+
+    try:
+        settings = profile()
+    except ValueError as err:
+        raise click.ClickException(" ".join(str(err).split())) from err
+    for line in settings.lines():
+        click.echo(line)
 
 
 @main.command()
@@ -73,7 +158,8 @@ def init(ctx):
 @click.pass_context
 def demo(ctx, chips, size, seed, dask):
     """Reduce a simulated night end to end: simulate it (in $AWE_HOME/demo), ingest it,
-    and make its master biases and flats, pixel maps and calibrated exposures.
+    and make its master biases and flats, pixel maps and calibrated exposures, on the
+    configured DPU unless --dask says otherwise.
 
     Running it again makes nothing: everything is up to date.
 
@@ -139,7 +225,7 @@ def get(ctx, target, selectors, pars, modules, dask):
     """Get TARGET for SELECTORS (name=value), making whatever is missing or outdated.
 
     Progress goes to standard error; the product's class, id and file to standard
-    output.
+    output. Without --dask, products are made on the configured DPU (awe config).
 
     \b
     Example:
@@ -251,6 +337,123 @@ def ingest_command(ctx, paths, instruments):
     click.echo(str(report))
     if report.failed:
         ctx.exit(1)
+
+
+@main.command()
+@click.argument("object_id", type=int)
+@click.pass_context
+def lineage(ctx, object_id):
+    """Print what OBJECT_ID was made from, down to the raw data: each product with its
+    dependency role, code version, process parameters and file.
+
+    \b
+    Example:
+        awe lineage 812
+    """
+    with _user_errors(ctx):
+        from ._inspect import load_object
+
+        found = load_object(object_id).lineage()
+    click.echo(str(found))
+
+
+@main.command()
+@click.argument("object_id", type=int)
+@click.pass_context
+def dependents(ctx, object_id):
+    """Print every product made from OBJECT_ID, directly or not: what becomes outdated
+    if it is invalidated.
+
+    \b
+    Example:
+        awe dependents 812
+    """
+    with _user_errors(ctx):
+        from targets.lineage import dependents as find_dependents
+
+        from ._inspect import load_object
+
+        found = find_dependents(load_object(object_id))
+    for product in found:
+        click.echo(f"{type(product).__name__} {product.object_id}"
+                   f"{' ' + product.filename if getattr(product, 'filename', None) else ''}")
+    if not found:
+        click.echo(f"nothing was made from {object_id}", err=True)
+
+
+@main.command()
+@click.argument("object_id", type=int)
+@click.option("--png", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a preview of its image to this PNG file (zscale).")
+@click.pass_context
+def show(ctx, object_id, png):
+    """Print the attributes of OBJECT_ID, with what each means.
+
+    \b
+    Example:
+        awe show 812 --png exposure.png
+    """
+    with _user_errors(ctx):
+        from ._inspect import load_object, preview_png, show_lines
+
+        obj = load_object(object_id)
+        lines = show_lines(obj)
+        if png:
+            preview_png(obj, png)
+    for line in lines:
+        click.echo(line)
+    if png:
+        click.echo(f"preview: {png}", err=True)
+
+
+@main.command()
+@click.argument("expression")
+@click.option("--columns", metavar="NAME,NAME",
+              help="The columns, names or dotted paths separated by commas (default: "
+                   "object_id and every scalar attribute).")
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "csv", "votable", "fits"]),
+              help="table prints an aligned table; the others write that format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="The file to write (needed for fits; others go to standard output).")
+@click.pass_context
+def query(ctx, expression, columns, fmt, output):
+    """Print the objects EXPRESSION finds: a query on the product classes, in Python.
+
+    \b
+    Examples:
+        awe query "CalibratedExposure.seeing < 1.2" --columns object_id,chip.name,seeing
+        awe query "SourceList.filter == 'r'" --format votable -o lists.xml
+    """
+    with _user_errors(ctx):
+        from ._inspect import query_table, votable_ready
+
+        names = [c.strip() for c in (columns or "").split(",") if c.strip()]
+        table = query_table(expression, names)
+        if fmt == "votable":
+            table = votable_ready(table)
+        if fmt == "fits" and not output:
+            raise ValueError("--format fits writes a file: give --output FILE")
+        if fmt == "table":
+            text = "\n".join(table.pformat(max_lines=-1, max_width=-1))
+        else:
+            astropy_format = {"csv": "ascii.csv", "votable": "votable", "fits": "fits"}[fmt]
+            if output:
+                table.write(output, format=astropy_format, overwrite=True)
+                click.echo(f"{len(table)} rows written to {output}", err=True)
+                return
+            buffer = io.BytesIO() if fmt == "votable" else io.StringIO()
+            table.write(buffer, format=astropy_format)
+            value = buffer.getvalue()
+            text = value.decode() if isinstance(value, bytes) else value
+    if output:
+        with open(output, "w") as file:
+            file.write(text + "\n")
+        click.echo(f"{len(table)} rows written to {output}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+    if not len(table):
+        click.echo("no objects match", err=True)
 
 
 @main.group(name="dataserver")
