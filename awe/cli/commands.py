@@ -151,21 +151,24 @@ def init(ctx):
               help="CCDs of the simulated mosaic.")
 @click.option("--size", default="1024x1024", show_default=True, metavar="NXxNY",
               help="Pixels per CCD.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the night.")
+@click.option("--nights", default=1, show_default=True, type=click.IntRange(1, 30),
+              help="Consecutive nights to simulate and reduce.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the nights.")
 @click.option("--dask", "dask", default=None, is_flag=False, flag_value="",
               metavar="[ADDRESS]", help="Make on Dask: a local cluster, or the scheduler "
-                                        "at ADDRESS.")
+                                        "at ADDRESS (default: the configured DPU).")
 @click.pass_context
-def demo(ctx, chips, size, seed, dask):
-    """Reduce a simulated night end to end: simulate it (in $AWE_HOME/demo), ingest it,
-    and make its master biases and flats, pixel maps and calibrated exposures, on the
-    configured DPU unless --dask says otherwise.
+def demo(ctx, chips, size, nights, seed, dask):
+    """Reduce simulated nights end to end: simulate them (in $AWE_HOME/demo), ingest
+    them, make their master biases and flats, pixel maps and calibrated exposures, get
+    the source list of every science frame and associate them into objects; then print
+    where everything is and a summary.
 
     Running it again makes nothing: everything is up to date.
 
     \b
     Example:
-        awe demo --chips 4 --dask
+        awe demo --chips 4 --nights 3 --dask
     """
     with _user_errors(ctx):
         from ._demo import describe as describe_demo
@@ -173,9 +176,12 @@ def demo(ctx, chips, size, seed, dask):
 
         nx, ny = _parse_size(size)
         with _simulation_progress() as progress:
-            report, out = run_demo(chips=chips, size=(nx, ny), seed=seed, dask=dask,
-                                   progress=progress)
-    for line in describe_demo(report, out):
+            def extracting(done, total):
+                click.echo(f"source lists: {done}/{total}", err=True)
+
+            result = run_demo(chips=chips, size=(nx, ny), seed=seed, nights=nights,
+                              dask=dask, progress=progress, on_source_list=extracting)
+    for line in describe_demo(result):
         click.echo(line)
 
 
