@@ -24,7 +24,7 @@ import sep
 from astropy import units as u
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from astropy.wcs import WCS, Sip
+from astropy.wcs import WCS, NoConvergence, Sip
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 from scipy.optimize import least_squares
@@ -487,6 +487,35 @@ class Matches:
         return len(self.source_index)
 
 
+def pixels_near_image(wcs, ra, dec, shape, margin):
+    """Pixel positions (an N x 2 array of x, y) of the sky positions within ``margin``
+    pixels of an image of ``shape``, NaN for the others.
+
+    A distortion (SIP) polynomial is fitted on the image and diverges far from it, where
+    inverting it fails; so only the positions the linear projection puts near the image
+    go through it, and any it still cannot invert are NaN.
+    """
+    ra, dec = np.atleast_1d(np.asarray(ra, float)), np.atleast_1d(np.asarray(dec, float))
+    ny, nx = shape
+    xy = np.full((ra.size, 2), np.nan)
+    with np.errstate(invalid="ignore"):
+        linear = wcs.wcs_world2pix(np.column_stack([ra, dec]), 0)
+    near = (np.isfinite(linear).all(axis=1) & (linear[:, 0] > -margin)
+            & (linear[:, 0] < nx + margin) & (linear[:, 1] > -margin)
+            & (linear[:, 1] < ny + margin))
+    if near.any():
+        try:
+            with np.errstate(invalid="ignore"):
+                xy[near] = wcs.all_world2pix(np.column_stack([ra[near], dec[near]]), 0)
+        except NoConvergence as err:
+            found = np.array(err.best_solution, dtype=float).reshape(-1, 2)
+            for failed in (err.divergent, err.slow_conv):
+                if failed is not None:
+                    found[np.asarray(failed, int)] = np.nan
+            xy[near] = found
+    return xy
+
+
 def _reference_radec(reference, ra_column="ra", dec_column="dec"):
     """Reference positions in degrees, honouring the columns' units when they have any."""
     for name in (ra_column, dec_column):
@@ -629,9 +658,8 @@ def match_to_reference(sources, reference, wcs_guess, *, search_radius=60.0,
     centre = np.array([(nx - 1) / 2.0, (ny - 1) / 2.0])
     radius = search_radius / scale_px
 
-    with np.errstate(invalid="ignore"):
-        ref_all = np.column_stack(wcs_guess.all_world2pix(ref_ra, ref_dec, 0))
     margin = radius + 2.0 * max_rotation * np.pi / 180 * np.hypot(nx, ny)
+    ref_all = pixels_near_image(wcs_guess, ref_ra, ref_dec, (ny, nx), margin)
     inside = (np.isfinite(ref_all).all(axis=1) & (ref_all[:, 0] > -margin)
               & (ref_all[:, 0] < nx + margin) & (ref_all[:, 1] > -margin)
               & (ref_all[:, 1] < ny + margin))
@@ -1037,11 +1065,11 @@ def solve_astrometry(image, reference, wcs_guess, *, mask=None, weight=None,
                        **kwargs)
     # Re-match through the fitted WCS.
     ref_ra, ref_dec = _reference_radec(reference, ra_column, dec_column)
-    with np.errstate(invalid="ignore"):
-        pred = np.column_stack(solution.wcs.all_world2pix(ref_ra, ref_dec, 0))
+    radius = max(match_radius, 5.0 * solution.rms) / pixel_scale(solution.wcs)
+    pred = pixels_near_image(solution.wcs, ref_ra, ref_dec, shape,
+                             2.0 * radius + 0.05 * max(shape))
     ok = np.isfinite(pred).all(axis=1)
     usable = np.flatnonzero(np.isfinite(_source_xy(sources)).all(axis=1))
-    radius = max(match_radius, 5.0 * solution.rms) / pixel_scale(solution.wcs)
     s_idx, r_idx, dist = _mutual_nearest(_source_xy(sources)[usable],
                                          pred[ok], radius)
     if len(s_idx) >= max(min_matches, 6):

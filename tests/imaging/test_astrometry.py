@@ -12,10 +12,12 @@ import pytest
 import sep
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import fit_wcs_from_points
 from scipy.spatial import cKDTree
 
 from targets.imaging.astrometry import (
+    pixels_near_image,
     AstrometryError, Matches, _measure, detect_sources, fit_wcs, match_to_reference, measure_background,
     seeing_fwhm, solve_astrometry)
 from tests.imaging.starfield import make_starfield
@@ -257,3 +259,26 @@ def test_sources_along_the_y_axis_are_measured():
     measured = _measure(image, np.zeros(image.shape, bool), np.ones(image.shape), 1.0,
                         objects)
     assert 0 < measured["flux_auto"][0] <= 17 * 200.0
+
+
+def test_reference_stars_far_from_the_chip_do_not_break_the_distortion_inverse():
+    """A cubic SIP fitted on a chip diverges a degree away, where astropy's inverse
+    raises NoConvergence (a reference catalogue covering the whole mosaic made the
+    calibration of a simulated night fail): far stars are NaN, near ones exact."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    wcs.wcs.crval, wcs.wcs.crpix = [101.6, -40.7], [512, 512]
+    wcs.wcs.cd = np.array([[-0.25 / 3600, 0], [0, 0.25 / 3600]])
+    a, b = np.zeros((4, 4)), np.zeros((4, 4))
+    a[2, 0], a[0, 2], a[3, 0], b[0, 3], b[2, 1] = 2e-6, -1e-6, 1e-7, -1e-7, 1e-7
+    wcs.sip = Sip(a, b, None, None, wcs.wcs.crpix)
+    ra = 101.6 + np.array([0.0, 0.01, -0.03, 0.3, 1.0])
+    dec = -40.7 + np.array([0.0, 0.01, 0.02, 0.3, 1.0])
+    with pytest.raises(Exception, match="converge"):
+        wcs.all_world2pix(ra, dec, 0)
+    xy = pixels_near_image(wcs, ra, dec, (1024, 1024), margin=50)
+    assert np.isnan(xy[3:]).all()
+    near = np.column_stack(wcs.all_world2pix(ra[:3], dec[:3], 0))
+    assert np.allclose(xy[:3], near, rtol=0, atol=1e-6)
+    back = wcs.all_pix2world(xy[:3], 0)
+    assert np.allclose(back, np.column_stack([ra[:3], dec[:3]]), rtol=0, atol=1e-9)
