@@ -51,12 +51,23 @@ SUSPECT_FLAGS = 0x1F
 truncated (2), overflow or saturated (4), singular (8) and aperture truncated (16)."""
 
 
+PHOTOMETRY_FLAGS = 0x04 | 0x10 | 0x20 | 0x40
+"""Source flags that keep a detection's flux out of its object's photometry and
+variability (it stays in the light curve and the position): saturated (4), aperture
+truncated by the image edge (16), masked pixels in the aperture (32: a saturated core, a
+bad column) and an aperture all masked (64). Such a flux is wrong by an unknown amount,
+and one of them made a constant star the most variable object of a night."""
+
+
 class AssociationParameters(ProcessParameters):
     radius = persistent("Gate on the de Ruiter radius (normalised distance)", float, 5.68)
     max_separation = persistent("Largest separation ever associated [arcsec]", float, 5.0)
     systematic_error = persistent(
         "Position error added in quadrature to each source's [arcsec]: the exposure's "
         "astrometric rms where larger", float, 0.1)
+    calibration_error = persistent(
+        "Flux calibration error added in quadrature to each source's flux error [mag]: "
+        "the exposure's zeropoint error where larger", float, 0.0)
     new_margin = persistent("A new object is flagged if earlier lists' limiting "
                             "magnitude was fainter than its magnitude by this [mag]",
                             float, 1.0)
@@ -119,7 +130,8 @@ class Object(SkyIndexed, DBObject):
         """Its sources in time order: an `astropy.table.Table` with ``mjd``, ``filter``,
         ``flux`` and ``flux_err`` (µJy), ``mag``, ``mag_err`` (AB, aperture corrected
         to total), ``snr``, ``flags``, and the ids of the ``source``, its
-        ``sourcelist`` and the ``exposure`` it came from."""
+        ``sourcelist`` and the ``exposure`` it came from. The errors are the
+        measurements'; the photometry adds the zeropoint's (`flux_calibration_error`)."""
         link = type(self)._link_tables["sources"]
         ids = [row[0] for row in current_database().execute(
             link.select().with_only_columns(link.c.ref_id)
@@ -257,8 +269,9 @@ def associate(source_list, *, pars=None):
 
 
 def _sources(source_list, pars):
-    """The list's sources with usable positions, by number, with position errors
-    including the systematic error."""
+    """The list's sources with usable positions, by number, with the errors the
+    association uses: position errors with the systematic error, flux errors with the
+    calibration's (`flux_calibration_error`)."""
     rows = source_list.sources().columns("ra", "dec", "ra_err", "dec_err", "flux",
                                          "flux_err", "mag_aper", "snr", "flags")
     exposure = source_list.exposure
@@ -269,8 +282,20 @@ def _sources(source_list, pars):
     for axis in ("ra_err", "dec_err"):
         stat = np.nan_to_num(rows[axis], nan=0.0)
         rows[axis] = np.sqrt(stat ** 2 + systematic ** 2)
-    rows["measured"] = np.isfinite(rows["flux"]) & (rows["flux_err"] > 0)
+    rows["flux_err"] = flux_calibration_error(
+        rows["flux"], rows["flux_err"],
+        max(pars.calibration_error, (exposure.zeropoint_error or 0.0)
+            if exposure is not None else 0.0))
+    rows["measured"] = (np.isfinite(rows["flux"]) & (rows["flux_err"] > 0)
+                        & ((rows["flags"] & PHOTOMETRY_FLAGS) == 0))
     return rows
+
+
+def flux_calibration_error(flux, flux_err, zeropoint_error):
+    """The error of a calibrated flux: its measurement error and the zeropoint's error
+    (mag) in quadrature. Without the zeropoint's, every bright constant star would look
+    variable: its exposures' zeropoints scatter by far more than its photon noise."""
+    return np.hypot(flux_err, 0.4 * np.log(10) * zeropoint_error * np.abs(flux))
 
 
 def _objects_near(source_list, pars):

@@ -86,6 +86,42 @@ def test_running_sums_equal_a_batch_recomputation(db):
     assert sorted(o.object_id for o in variable) == [o.object_id for o in objects[:5]]
 
 
+def test_a_flux_with_masked_pixels_stays_in_the_light_curve_but_not_the_photometry(db):
+    """A saturated core or a bad column in the aperture (sep's flag 32) makes a flux
+    wrong by an unknown amount: counted, it made a constant star the most variable."""
+    flux = [1000.0, 1010.0, 150.0, 995.0, 1005.0]
+    flags = [0, 0, 0x20 | 0x1, 0, 0]
+    for epoch, (f, flag) in enumerate(zip(flux, flags)):
+        associate(synthetic_list(60000.0 + epoch, 150.0, 2.0, flux=[f], flux_err=[10.0],
+                                 flags=[flag]))
+    (obj,) = Object.all()
+    curve = obj.lightcurve()
+    assert obj.n_detections == len(curve) == 5
+    assert list(curve["flags"]) == flags
+    phot = obj.photometry()["r"]
+    clean = np.array(flags) & 0x20 == 0
+    v, eta = variability_indices(np.array(flux)[clean], np.full(4, 10.0))
+    assert phot.n == 4
+    assert (phot.v, phot.eta) == (pytest.approx(v, rel=1e-9), pytest.approx(eta, rel=1e-9))
+    assert obj.eta < 1, "a constant star"
+
+
+def test_the_calibration_error_enters_the_photometry_not_the_light_curve(db):
+    """A bright constant star measured to 0.1% in exposures calibrated to 2%: without the
+    zeropoint's error its eta would be in the hundreds."""
+    rng = np.random.default_rng(5)
+    flux = 1e5 * (1 + rng.normal(0, 0.02, 8))
+    for epoch, f in enumerate(flux):
+        associate(synthetic_list(60000.0 + epoch, 150.0, 2.0, flux=[f], flux_err=[100.0]),
+                  pars={"calibration_error": 0.02})
+    (obj,) = Object.all()
+    assert np.all(obj.lightcurve()["flux_err"] == 100.0), "the measurements' own errors"
+    errors = np.hypot(100.0, 0.4 * np.log(10) * 0.02 * flux)
+    v, eta = variability_indices(flux, errors)
+    assert obj.eta == pytest.approx(eta, rel=1e-9) and obj.eta < 3
+    assert variability_indices(flux, np.full(8, 100.0))[1] > 100
+
+
 def test_each_list_is_associated_once(db):
     source_list = synthetic_list(60000.0, [10.0, 10.001], [20.0, 20.0])
     first = associate(source_list)

@@ -18,6 +18,7 @@ import targets
 from targets import Association, Object, SourceList
 from targets.imaging.association import variability_indices
 from targets.imaging.skymatch import footprint_contains, separation_arcsec
+from targets.object import PHOTOMETRY_FLAGS, flux_calibration_error
 from targets.ingest import ingest
 from targets.raw import RawScienceFrame
 from targets.simulator import simulate, true_magnitudes
@@ -181,8 +182,14 @@ def test_running_statistics_equal_a_batch_recomputation(survey):
             continue
         curve = obj.lightcurve()
         assert len(curve) == obj.n_detections
-        v, eta = variability_indices(curve["flux"], curve["flux_err"])
+        clean = (curve["flags"] & PHOTOMETRY_FLAGS) == 0
+        zeropoint_error = [targets.CalibratedExposure.load(int(e)).zeropoint_error
+                           for e in curve["exposure"][clean]]
+        errors = flux_calibration_error(curve["flux"][clean], curve["flux_err"][clean],
+                                        np.array(zeropoint_error))
+        v, eta = variability_indices(curve["flux"][clean], errors)
         phot = obj.photometry()["r"]
+        assert phot.n == clean.sum()
         assert phot.v == pytest.approx(v, rel=1e-9, abs=1e-12)
         assert phot.eta == pytest.approx(eta, rel=1e-9, abs=1e-12)
         assert (obj.v, obj.eta) == (phot.v, phot.eta)
