@@ -1,8 +1,9 @@
 """The environment users touch: configuration, the context handle (user, project,
 privileges), the command line, the ``awe>`` prompt, the web application.
 
-So far it holds `connect` (the database and data servers of this environment), the
-configuration (`awe.config`) and the ``awe`` command line (`awe.cli`).
+It holds `connect` (the database and data servers of this environment, as its user and
+project), the configuration (`awe.config`), the ``awe>`` prompt (`awe.prompt`), `Pars`
+(`awe.pars`), SAMP broadcasting (`awe.samp`) and the ``awe`` command line (`awe.cli`).
 """
 
 from importlib.metadata import PackageNotFoundError, version

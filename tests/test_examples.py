@@ -1,4 +1,4 @@
-"""The worked examples run as a newcomer runs them. The five trend scripts run on three
+"""The worked examples run as a newcomer runs them. The five trend scripts run on two
 nights of two chips reduced by ``awe demo``; each must write a real plot: a PNG that is
 not blank, whose axes hold one point per product the script is about."""
 
@@ -41,10 +41,10 @@ PLOTS = {
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
-    """A data home with three nights of two chips reduced, their source lists and
-    objects, as ``awe demo --nights 3 --chips 2`` leaves it."""
+    """A data home with two nights of two chips reduced, their source lists and
+    objects, as ``awe demo --nights 2 --chips 2`` leaves it."""
     home = tmp_path_factory.mktemp("examples") / "home"
-    result = subprocess.run([*awe_command(), "demo", "--nights", "3", "--chips", "2"],
+    result = subprocess.run([*awe_command(), "demo", "--nights", "2", "--chips", "2"],
                             env=awe_environment(home), capture_output=True, text=True,
                             timeout=1200)
     assert result.returncode == 0, result.stderr

@@ -96,8 +96,11 @@ def _session(ctx, *, code=None, script=None, args=()):
                 prompt.run_code(code, names)
             else:
                 prompt.run_script(script, list(args), names)
-        except SystemExit as done:
-            ctx.exit(done.code if isinstance(done.code, int) else 0 if done.code is None else 1)
+        except SystemExit as done:  # sys.exit() in the user's code: as from python
+            if done.code is None or isinstance(done.code, int):
+                ctx.exit(done.code or 0)
+            click.echo(done.code, err=True)
+            ctx.exit(1)
         except Exception:
             # The user's own code: its traceback is what they need, as from python.
             import traceback
@@ -107,7 +110,8 @@ def _session(ctx, *, code=None, script=None, args=()):
 
 
 @main.command(name="config")
-def config_command():
+@click.pass_context
+def config_command(ctx):
     """Print the settings in force and where each came from (environment variable,
     configuration file or default).
 
@@ -117,11 +121,9 @@ def config_command():
     """
     from ..config import profile
 
-    try:
-        settings = profile()
-    except ValueError as err:
-        raise click.ClickException(" ".join(str(err).split())) from err
-    for line in settings.lines():
+    with _user_errors(ctx):
+        lines = profile().lines()
+    for line in lines:
         click.echo(line)
 
 
