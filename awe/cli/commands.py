@@ -190,6 +190,8 @@ def demo(ctx, chips, size, nights, seed, dask):
 _TARGET_ARGUMENTS = [
     click.argument("target"),
     click.argument("selectors", nargs=-1),
+    click.option("--sel", "sel", multiple=True, metavar="NAME=VALUE",
+                 help="A selector (repeatable), the same as a NAME=VALUE argument."),
     click.option("--pars", "pars", multiple=True, metavar="NAME=VALUE",
                  help="A process parameter for this run (repeatable), e.g. --pars clip=2.5"),
     click.option("--module", "modules", multiple=True, metavar="MODULE",
@@ -208,7 +210,7 @@ def _target_arguments(command):
 @click.option("--depth", type=int, help="Check this many levels of dependencies only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
-def plan(ctx, target, selectors, pars, modules, depth, as_json):
+def plan(ctx, target, selectors, sel, pars, modules, depth, as_json):
     """Show what getting TARGET for SELECTORS (name=value) would make, and why.
 
     \b
@@ -218,7 +220,7 @@ def plan(ctx, target, selectors, pars, modules, depth, as_json):
     with _user_errors(ctx):
         from ._targets import parse_pars, plan_target
 
-        found = plan_target(name=target, selectors=selectors, depth=depth,
+        found = plan_target(name=target, selectors=selectors + sel, depth=depth,
                             pars=parse_pars(pars), modules=modules)
     click.echo(json.dumps(found.to_json(), indent=1) if as_json else str(found))
 
@@ -229,7 +231,7 @@ def plan(ctx, target, selectors, pars, modules, depth, as_json):
               metavar="[ADDRESS]", help="Make on Dask: a local cluster, or the scheduler "
                                         "at ADDRESS.")
 @click.pass_context
-def get(ctx, target, selectors, pars, modules, dask):
+def get(ctx, target, selectors, sel, pars, modules, dask):
     """Get TARGET for SELECTORS (name=value), making whatever is missing or outdated.
 
     Progress goes to standard error; the product's class, id and file to standard
@@ -242,7 +244,7 @@ def get(ctx, target, selectors, pars, modules, dask):
     with _user_errors(ctx):
         from ._targets import get_target, parse_pars
 
-        product = get_target(name=target, selectors=selectors, pars=parse_pars(pars),
+        product = get_target(name=target, selectors=selectors + sel, pars=parse_pars(pars),
                              dask=dask, modules=modules)
     click.echo(f"{type(product).__name__} {product.object_id} {product.filename}")
 

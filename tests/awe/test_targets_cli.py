@@ -55,6 +55,14 @@ def test_selector_by_object_id(runner, environment):
     assert result.exit_code == 0, result.output
 
 
+def test_selectors_may_be_given_with_sel(runner, environment):
+    positional = runner.invoke(main, ["plan", "ToyBias", *SELECTORS, "--json", *MODELS])
+    with_sel = runner.invoke(main, ["plan", "ToyBias", "--sel", SELECTORS[0], "--sel",
+                                    SELECTORS[1], "--json", *MODELS])
+    assert with_sel.exit_code == 0, with_sel.output
+    assert with_sel.stdout == positional.stdout
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["NoSuchTarget", *SELECTORS], "no persistent class named 'NoSuchTarget'"),
     (["ToySensor", *SELECTORS], "ToySensor is not a target; targets: "),
