@@ -116,10 +116,11 @@ def banner(settings, db, dpu):
 
 
 def describe_dpu(dpu):
-    address = getattr(dpu, "address", None)
-    if type(dpu).__name__ == "SerialDPU":
+    import targets
+
+    if isinstance(dpu, targets.SerialDPU):
         return "serial (in this process)"
-    return f"Dask scheduler {address}" if address else "Dask local cluster"
+    return f"Dask scheduler {dpu.address}" if dpu.address else "Dask local cluster"
 
 
 def interact(names, greeting, *, ipython=None):
