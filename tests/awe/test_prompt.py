@@ -6,7 +6,6 @@ import re
 import subprocess
 
 import pexpect
-import pytest
 import sqlalchemy as sa
 
 from awe.cli import main
@@ -93,9 +92,11 @@ def test_the_banner_never_shows_the_database_password(reduced_home, tmp_path,
 
 
 def test_the_ipython_prompt_is_awe_and_completes_classes(reduced_home, tmp_path):
-    pytest.importorskip("IPython", reason="IPython is a test dependency")
-    child = start_prompt(reduced_home, tmp_path)
-    assert "IPython" not in child.before.split("awe>")[0] or "AWE" in child.before
+    child = start_prompt(reduced_home, tmp_path)  # IPython is a test dependency
+    assert "AWE " in child.before and "dpu          serial" in child.before
+    child.sendline("type(get_ipython()).__name__")
+    child.expect_exact("InteractiveShellEmbed")
+    child.expect_exact("awe> ")
     child.send("MasterFl\t")
     child.expect_exact("MasterFlatParameters")  # the completion menu
     child.send("\x1b")  # close the menu
