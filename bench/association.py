@@ -81,6 +81,16 @@ def populate(n, rng):
     return ra, dec
 
 
+def write_catalogue(db, n, rng):
+    """`populate` ``db`` with ``n`` objects and refresh the planner's statistics; return
+    the objects' positions."""
+    print(f"writing a catalogue of {n:,} objects ...")
+    ra, dec = populate(n, rng)
+    with db.transaction() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    return ra, dec
+
+
 def image(ra, dec, n_objects, mjd, rng):
     """Write a source list over a square of the field holding ~``n_objects`` objects;
     return it and its sources' positions."""
@@ -123,10 +133,7 @@ def main():
     with scratch_postgresql(args.url) as url:
         db = persistence.connect(url)
         rng = np.random.default_rng(1)
-        print(f"writing a catalogue of {args.objects:,} objects ...")
-        ra, dec = populate(args.objects, rng)
-        with db.transaction() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        ra, dec = write_catalogue(db, args.objects, rng)
         print(f"\n{'sources':>8} {'AWE associate':>14} {'sources/s':>10} "
               f"{'astropy (area)':>15} {'astropy (all)':>14}")
         for n_objects in (1_000, 10_000):

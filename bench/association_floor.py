@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from association import image, populate  # bench/association.py, before bench/ leaves the path
+from association import image, write_catalogue  # bench/association.py, while on the path
 from scratch import SERVER, scratch_postgresql
 
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
@@ -199,10 +199,7 @@ def main():
     with scratch_postgresql(args.url) as url:
         db = persistence.connect(url)
         rng = np.random.default_rng(1)
-        print(f"writing a catalogue of {args.objects:,} objects ...")
-        ra, dec = populate(args.objects, rng)
-        with db.transaction() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        ra, dec = write_catalogue(db, args.objects, rng)
         images = [image(ra, dec, 1_000, 60010.0 + k, rng) for k in range(args.images)]
         connection = db.engine.raw_connection().dbapi_connection
         cursor = connection.cursor()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import awe
+import targets
+
 
 def awe_command():
     """The installed ``awe`` script beside this Python, or ``python -m awe``."""
@@ -44,3 +47,13 @@ def home_copy(reduced_home, tmp_path):
     copy = tmp_path / "home"
     shutil.copytree(reduced_home, copy)
     return copy
+
+
+def connected(home, monkeypatch):
+    """Point awe at ``home`` and connect; yield the database, then close it (a body for
+    fixtures: ``yield from connected(home, monkeypatch)``)."""
+    monkeypatch.setenv("AWE_HOME", str(home))
+    db = awe.connect()
+    yield db
+    db.close()
+    targets.set_data_client(None)

@@ -8,21 +8,16 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-import awe
 import targets
 from awe.cli import main
 
-from .conftest import awe_command, awe_environment
+from .conftest import awe_command, awe_environment, connected
 
 
 @pytest.fixture
 def reduced(reduced_home, monkeypatch):
     """The reduced night's database, connected, with awe pointed at it."""
-    monkeypatch.setenv("AWE_HOME", str(reduced_home))
-    db = awe.connect()
-    yield db
-    db.close()
-    targets.set_data_client(None)
+    yield from connected(reduced_home, monkeypatch)
 
 
 def test_query_prints_a_table_of_the_columns_asked_for(runner, reduced):

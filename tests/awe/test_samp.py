@@ -11,9 +11,10 @@ from astropy.table import Table
 from astropy.utils.data import get_readable_fileobj
 from astropy.utils.exceptions import AstropyDeprecationWarning
 
-import awe
 import targets
 from awe import samp
+
+from .conftest import connected
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", AstropyDeprecationWarning)  # for pyvo.samp, the same
@@ -58,11 +59,8 @@ def wait_for(received, count=1, seconds=10):
 
 @pytest.fixture
 def reduced(home_copy, monkeypatch):
-    monkeypatch.setenv("AWE_HOME", str(home_copy))
-    db = awe.connect()
-    yield db
-    db.close()
-    targets.set_data_client(None)
+    """A copy of the reduced night's database (a source list will be added), connected."""
+    yield from connected(home_copy, monkeypatch)
 
 
 def test_an_exposure_goes_to_the_viewer_as_its_fits_file(reduced, viewer):
