@@ -220,7 +220,15 @@ def _read_file(path):
 
 
 def _hide_password(url):
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` as `persistence.Database.display_url` shows it: SQLAlchemy's rendering
+    with the password starred (imported here only: ``awe dataserver serve`` reads the
+    configuration without loading the database layer)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(not a database URL; see the file or variable it came from)"
 
 
 def awe_home():
