@@ -15,9 +15,9 @@ This package knows nothing of astronomy, files or processing.
 """
 
 from .attribute import Persistent, persistent
-from .bulk import insert_links, insert_many, update_many
+from .bulk import delete_many, insert_links, insert_many, update_many
 from .closure import reachable
-from .commit import commit_all
+from .commit import commit_all, commit_changes
 from .context import PRIVILEGES, Context
 from .database import Database, connect, current_database
 from .dbobject import DBObject, registered_class, registered_classes
@@ -26,30 +26,37 @@ from .errors import (AttributeTypeError, CommitError, DatabaseConnectionError,
                      PersistenceError, QueryError, SchemaChangeError, UnknownAttributeError)
 from .loading import IN_LIST_MAX, collector_paused
 from .query import Attribute, Query, fetch_together
+from .users import ROLES, Membership, Project, User
 
 __all__ = [
     "IN_LIST_MAX",
     "PRIVILEGES",
+    "ROLES",
     "Attribute",
     "AttributeTypeError",
     "CommitError",
     "Context",
     "DBObject",
     "Database",
+    "Membership",
     "DatabaseConnectionError",
     "ImmutableObjectError",
     "NotConnectedError",
     "ObjectNotFoundError",
     "Persistent",
+    "Project",
     "PersistenceError",
     "Query",
     "QueryError",
     "SchemaChangeError",
     "UnknownAttributeError",
+    "User",
     "collector_paused",
     "commit_all",
+    "commit_changes",
     "connect",
     "current_database",
+    "delete_many",
     "fetch_together",
     "insert_links",
     "insert_many",

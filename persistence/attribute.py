@@ -40,9 +40,12 @@ def persistent(doc, type_, default, *, mutable=False):
         of either (a list of scalars, or an ordered list of references).
     default
         The value of a new object; ``None`` or ``[]`` for references.
-    mutable : `bool`, optional
-        Whether the attribute may change after commit (validity, quality flags and the
-        like). Changes are written by an explicit ``commit()`` of the object.
+    mutable : `bool` or `str`, optional
+        Whether the attribute may change after commit. True: changes are written by
+        an explicit ``commit()`` of the object. A string names the only operation that
+        may change it (e.g. ``'context.set_valid'`` for validity, which checks who may
+        and keeps an audit trail); assigning it on a committed object then refuses,
+        naming that operation, and the operation writes with `commit_changes`.
 
     Returns
     -------
@@ -102,6 +105,11 @@ class Persistent:
     @property
     def is_reference(self):
         return self.kind in (REFERENCE, REFERENCE_LIST)
+
+    @property
+    def logged_by(self):
+        """The operation that alone changes the attribute after commit, or None."""
+        return self.mutable if isinstance(self.mutable, str) else None
 
     def type_name(self):
         name = self._type if isinstance(self._type, str) else self._type.__name__
@@ -183,6 +191,11 @@ class Persistent:
                     f"{type(instance).__name__} {instance.object_id} is committed and "
                     f"immutable: {self.name!r} cannot change. Make a new object instead "
                     f"(attributes that may change: {instance.mutable_attributes() or 'none'})")
+            if self.logged_by:
+                raise ImmutableObjectError(
+                    f"{type(instance).__name__}.{self.name} of a committed object changes "
+                    f"only through {self.logged_by}(), which checks who may change it "
+                    "and records the change in the audit trail")
             instance._dirty = instance._dirty | {self.name}
         instance._values[self.name] = self.validate(value)
 

@@ -19,11 +19,12 @@ import sqlalchemy as sa
 
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST
 from .database import current_database
-from .dbobject import DBObject
+from .dbobject import DBObject, registered_classes
+from .schema import BASE_TABLE
 from .errors import CommitError, ImmutableObjectError, UnknownAttributeError, first_line
 from .loading import class_chain
 
-__all__ = ["insert_links", "insert_many", "update_many"]
+__all__ = ["delete_many", "insert_links", "insert_many", "update_many"]
 
 
 def insert_many(cls, columns, *, connection):
@@ -133,6 +134,33 @@ def insert_links(cls, name, object_ids, positions, ref_ids, *, connection):
     link = prop.owner._link_tables[name]
     _write(connection, link, ["object_id", "idx", "ref_id"],
            [object_ids, positions, ref_ids])
+
+
+def delete_many(object_ids, *, connection):
+    """Delete the objects with ``object_ids``, whatever their classes: their rows in
+    every table and their lists of references.
+
+    Raises
+    ------
+    CommitError
+        Raised, with the transaction rolled back, if other objects still refer to one
+        of them.
+    """
+    ids = [int(i) for i in object_ids]
+    tables = [link for cls in registered_classes() for link in cls._link_tables.values()]
+    tables += [cls._table for cls in reversed(registered_classes()) if cls is not DBObject]
+    existing = set(sa.inspect(connection).get_table_names())
+    try:
+        for table in [*tables, BASE_TABLE]:
+            if table.name not in existing:
+                continue
+            for start in range(0, len(ids), 5000):
+                connection.execute(table.delete().where(
+                    table.c.object_id.in_(ids[start:start + 5000])))
+    except sa.exc.IntegrityError as err:
+        raise CommitError(f"deleting {len(ids)} objects failed, and the transaction with "
+                          f"it: others still refer to them ({first_line(err)})") from err
+    return len(ids)
 
 
 # -- writing ---------------------------------------------------------------------------

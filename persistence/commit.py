@@ -10,10 +10,10 @@ import datetime
 from .attribute import PENDING_LIST, REFERENCE, REFERENCE_LIST
 from .database import current_database
 from .dbobject import DBObject
-from .errors import CommitError, first_line
+from .errors import CommitError, ImmutableObjectError, first_line
 from .loading import class_chain
 
-__all__ = ["commit_all"]
+__all__ = ["commit_all", "commit_changes"]
 
 
 def commit_all(objects):
@@ -39,6 +39,9 @@ def commit_all(objects):
     new, changed = _collect(objects)
     if not new and not changed:
         return
+    if db.context.user is None:
+        raise CommitError(f"cannot commit {_describe(objects)}: nobody is logged in; "
+                          "connect with a context that names a user")
     for obj in new:
         obj.validate_commit()
     saved = [(obj, dict(obj._values)) for obj in new]
@@ -67,6 +70,47 @@ def commit_all(objects):
     for obj in new + changed:
         obj._committed = True
         obj._dirty = frozenset()
+
+
+def commit_changes(changes, *, together=()):
+    """Write changes of committed objects, including attributes that only one
+    operation may change (``persistent(..., mutable='context.set_valid')``), with the
+    new objects ``together`` (their audit records), in one transaction.
+
+    The operation named by the attribute calls this after checking who may; nothing
+    else should.
+
+    Parameters
+    ----------
+    changes : `dict` [`DBObject`, `dict` [`str`, object]]
+        New values by attribute name, by object.
+    together : iterable of `DBObject`
+        New objects to commit with the changes.
+
+    Raises
+    ------
+    CommitError
+        Raised if the database refused; nothing was written and the objects keep
+        their values.
+    """
+    before = []
+    for obj, values in changes.items():
+        for name in values:
+            prop = obj._properties[name]
+            if not prop.mutable:
+                raise ImmutableObjectError(f"{type(obj).__name__}.{name} cannot change "
+                                           "after commit")
+        before.append((obj, {name: obj._values[name] for name in values}, obj._dirty))
+        for name, value in values.items():
+            obj._values[name] = obj._properties[name].validate(value)
+        obj._dirty = obj._dirty | set(values)
+    try:
+        commit_all([*changes, *together])
+    except Exception:
+        for obj, values, dirty in before:
+            obj._values.update(values)
+            obj._dirty = dirty
+        raise
 
 
 def _collect(objects):

@@ -1,14 +1,25 @@
-"""The context: who is working, in which project, and who may see what they make.
+"""The context: who is working, in which project, and who may see what.
 
 Every new object takes its owner, project and privileges from the context of the
-database it is committed to. Enforcing what a context may see comes with quality
-control; the columns and this object exist from the start.
+database it is committed to, and every query admits only the objects the context's
+user may see (`visibility`):
+
+- privileges 4 (world): everyone, also without logging in (``user=None``);
+- privileges 3: every user of the installation;
+- privileges 2: the members of the object's project;
+- privileges 1 (MyDB): its owner only. An owner always sees their own objects.
+
+On PostgreSQL the same rule is a row-level security policy (`persistence.security`).
 """
 
 import dataclasses
 import getpass
 
-__all__ = ["PRIVILEGES", "Context"]
+import sqlalchemy as sa
+
+from .schema import BASE_TABLE
+
+__all__ = ["PRIVILEGES", "Context", "visibility"]
 
 #: The privileges levels: who may see an object.
 PRIVILEGES = {
@@ -30,7 +41,8 @@ class Context:
     """
 
     user: str = dataclasses.field(default_factory=getpass.getuser)
-    """The user name recorded as the owner of new objects."""
+    """The user name recorded as the owner of new objects; None for someone not
+    logged in, who sees world-visible objects only and may not commit."""
     project: str = "default"
     """The project new objects belong to."""
     privileges: int = 1
@@ -40,3 +52,15 @@ class Context:
         if self.privileges not in PRIVILEGES:
             levels = "; ".join(f"{k} = {v}" for k, v in PRIVILEGES.items())
             raise ValueError(f"privileges must be one of {levels}; got {self.privileges!r}")
+
+
+def visibility(user, projects):
+    """The condition on the base table admitting what ``user`` may see, given the
+    ``projects`` they are a member of."""
+    c = BASE_TABLE.c
+    if user is None:
+        return c.privileges == 4
+    if not projects:
+        return sa.or_(c.privileges >= 3, c.owner == user)
+    return sa.or_(c.privileges >= 3, c.owner == user,
+                  sa.and_(c.privileges == 2, c.project.in_(sorted(projects))))

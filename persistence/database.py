@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from . import schema
-from .context import Context
+from .context import Context, visibility
 from .errors import DatabaseConnectionError, NotConnectedError, first_line
 
 __all__ = ["Database", "connect", "current_database"]
@@ -97,12 +97,13 @@ class Database:
         if self.url.drivername == "postgresql":
             # SQLAlchemy 2.1 defaults to psycopg 3; we ship the psycopg2 wheel.
             self.url = self.url.set(drivername="postgresql+psycopg2")
-        self.context = context or Context()
-        """The `Context` new objects take their owner, project and privileges from."""
+        self._context = context or Context()
         self.engine = self._create_engine(echo)
         """The SQLAlchemy `~sqlalchemy.engine.Engine`; attach event listeners to it."""
         self._synced = set()
         self._synced_version = None
+        self._memberships = {}
+        self._visible = {}
         self._lock = threading.Lock()
         self._reading = threading.local()
         try:
@@ -116,6 +117,33 @@ class Database:
                 "and that the user, password and database name in the URL are right."
             ) from err
         self.ensure_tables()
+        if self.dialect == "postgresql":
+            self._adopt_database_role()
+        self.visible()
+
+    @property
+    def context(self):
+        """The `Context` new objects take their owner, project and privileges from,
+        and whose user decides what queries see."""
+        return self._context
+
+    @context.setter
+    def context(self, context):
+        self._context = context
+        self.visible()  # read the user's memberships now, not inside the next query
+
+    def _adopt_database_role(self):
+        """A user connected as their own PostgreSQL role is that user: the database's
+        row-level security sees them so, and so must the context."""
+        with self.engine.connect() as conn:
+            role, exempt = conn.execute(sa.text(
+                "SELECT current_user, rolsuper OR rolbypassrls OR current_user = ("
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'dbobject' "
+                "AND schemaname = current_schema()) FROM pg_roles "
+                "WHERE rolname = current_user")).one()
+        if not exempt and self.context.user != role:
+            self.context = Context(user=role, project=self.context.project,
+                                   privileges=self.context.privileges)
 
     @property
     def dialect(self):
@@ -151,6 +179,37 @@ class Database:
             schema.sync_schema(self.engine, todo)
             self._synced.update(todo)
             self._synced_version = version
+
+    def memberships(self, user=None):
+        """The projects ``user`` (by default the context's) is a member of, with their
+        role: ``{'KIDS': 'calibrator'}``. Read once per user and kept; see
+        `forget_memberships`."""
+        user = self.context.user if user is None else user
+        if user is None:
+            return {}
+        found = self._memberships.get(user)
+        if found is None:
+            from .users import Membership
+
+            table = Membership._table
+            rows = self.execute(sa.select(table.c.project_name, table.c.role)
+                                .where(table.c.member == user))
+            found = self._memberships[user] = dict(rows)
+        return found
+
+    def forget_memberships(self):
+        """Read memberships afresh: after they changed (``awe admin add-user``)."""
+        self._memberships.clear()
+        self._visible.clear()
+
+    def visible(self):
+        """The condition every query adds: the objects the context's user may see
+        (`persistence.context.visibility`)."""
+        user = self.context.user
+        clause = self._visible.get(user)
+        if clause is None:
+            clause = self._visible[user] = visibility(user, self.memberships(user))
+        return clause
 
     @contextlib.contextmanager
     def reading(self):

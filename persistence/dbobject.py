@@ -82,7 +82,7 @@ class DBObject(metaclass=_PersistentClassType):
     owner = Persistent("User who made the object", str, None)
     project = Persistent("Project the object belongs to", str, None)
     privileges = Persistent("Who may see the object: 1 owner, 2 project, 3 all users, "
-                            "4 world", int, None, mutable=True)
+                            "4 world", int, None, mutable="context.publish")
 
     _properties = {}
     _committed = False
@@ -153,9 +153,12 @@ class DBObject(metaclass=_PersistentClassType):
             raise ObjectNotFoundError(
                 f"object {object_id} is a {type(actual).__name__}, not a {cls.__name__}; "
                 f"load it as {type(actual).__name__}(object_id={object_id})")
+        from .database import current_database
+
         raise ObjectNotFoundError(
-            f"no {cls.__name__} with object_id {object_id} in the database; check the "
-            "id, or query for it, e.g. "
+            f"no {cls.__name__} with object_id {object_id} that "
+            f"{current_database().context.user or 'someone not logged in'} may see; "
+            "check the id, or query for it, e.g. "
             f"{cls.__name__}.object_id.is_in([...])")
 
     # -- introspection ------------------------------------------------------------
@@ -243,8 +246,8 @@ class DBObject(metaclass=_PersistentClassType):
         if type(value) is int:
             raise ObjectNotFoundError(
                 f"{type(self).__name__} {self.object_id} refers through {prop.name!r} to "
-                f"object {value}, which is no longer in the database (or is not a "
-                f"{prop.type.__name__}); the database was changed outside AWE")
+                f"object {value}, which is not visible to you (or no longer in the "
+                f"database, or not a {prop.type.__name__})")
         return prop.__get__(self, type(self))
 
     # -- comparison and display ---------------------------------------------------
@@ -271,7 +274,8 @@ def _document(cls):
     lines = [(cls.__dict__.get("__doc__") or "").rstrip(), "", "Persistent attributes",
              "---------------------"]
     for name, prop in cls._properties.items():
-        flags = " (mutable)" if prop.mutable else ""
+        flags = (f" (changed by {prop.logged_by})" if prop.logged_by
+                 else " (mutable)" if prop.mutable else "")
         lines.append(f"{name} : {prop.type_name()}{flags}")
         lines.append(f"    {prop.doc}")
     return "\n".join(lines).lstrip("\n")

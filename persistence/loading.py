@@ -62,6 +62,12 @@ def execute(statement):
     return current_database().execute(statement)
 
 
+def _visible():
+    from .database import current_database
+
+    return current_database().visible()
+
+
 def class_chain(cls):
     """The persistent classes from `DBObject` down to ``cls``."""
     return [c for c in reversed(cls.__mro__) if isinstance(c, type)
@@ -204,7 +210,7 @@ class Group:
             else:
                 wanted = children._ids_select.correlate(None)
             rows = execute(sa.select(*target.columns).select_from(target.from_).where(
-                BASE_TABLE.c.object_id.in_(wanted)))
+                BASE_TABLE.c.object_id.in_(wanted), _visible()))
             with collector_paused():
                 found = {row[0]: target.build(row, children) for row in rows}
             for _, member in self._alive():
@@ -216,7 +222,7 @@ class Group:
             rows = execute(
                 sa.select(link.c.object_id, link.c.idx, *target.columns)
                 .select_from(link.join(target.from_, link.c.ref_id == BASE_TABLE.c.object_id))
-                .where(link.c.object_id.in_(self._ids()))
+                .where(link.c.object_id.in_(self._ids()), _visible())
                 .order_by(link.c.object_id, link.c.idx))
             children._ids_select = sa.select(link.c.ref_id).where(
                 link.c.object_id.in_(self._ids()))

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import visitors
 
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST, unknown_attribute
+from .database import current_database
 from .dbobject import DBObject
 from .errors import QueryError, UnknownAttributeError
 from .loading import (Group, PolymorphicSelect, _member, chain_from, class_chain,
@@ -424,14 +425,10 @@ class Query:
 
     def user_only(self):
         """Return the query narrowed to objects owned by the context's user."""
-        from .database import current_database
-
         return self & (self.cls.owner == current_database().context.user)
 
     def project_only(self):
         """Return the query narrowed to objects of the context's project."""
-        from .database import current_database
-
         return self & (self.cls.project == current_database().context.project)
 
     # -- running ----------------------------------------------------------------------
@@ -451,6 +448,7 @@ class Query:
         where = self._where()
         if where is not None:
             statement = statement.where(where)
+        statement = statement.where(current_database().visible())
         if ordered or self._offset or self._limit is not None:
             statement = statement.order_by(*self._order_clauses())
         if self._offset:
@@ -654,9 +652,11 @@ def fetch_together(queries):
     for q in queries:
         q._refuse_if_sliced("fetch together")
     results = []
+    visible = current_database().visible()
     for start in range(0, len(queries), FETCH_TOGETHER_MAX):
         batch = queries[start:start + FETCH_TOGETHER_MAX]
-        statement, ids_select = _together(batch[0].cls, [q._where() for q in batch])
+        statement, ids_select = _together(batch[0].cls, [q._where() for q in batch],
+                                          visible)
         target = PolymorphicSelect.of(batch[0].cls)
         rows = execute(statement)
         offset = len(batch)
@@ -680,22 +680,22 @@ _STATEMENTS = {}
 many questions each time, and building and hashing such a statement is slow."""
 
 
-def _together(cls, wheres):
-    """The statement selecting a flag per condition and the objects matching any, and
-    a select of their ids."""
-    key = (cls, *map(id, wheres))
+def _together(cls, wheres, visible):
+    """The statement selecting a flag per condition and the visible objects matching
+    any, and a select of their ids."""
+    key = (cls, id(visible), *map(id, wheres))
     found = _STATEMENTS.get(key)
     if found is None:
         if len(_STATEMENTS) > 1000:
             _STATEMENTS.clear()
         conditions = [sa.true() if w is None else w for w in wheres]
-        any_of = sa.or_(*conditions)
+        any_of = sa.and_(sa.or_(*conditions), visible)
         target = PolymorphicSelect.of(cls)
         found = _STATEMENTS[key] = (
             sa.select(*[sa.case((c, 1), else_=0) for c in conditions], *target.columns)
             .select_from(target.from_).where(any_of),
             sa.select(BASE_TABLE.c.object_id).select_from(chain_from(cls)).where(any_of),
-            wheres)  # kept so that the ids in the key stay theirs
+            (wheres, visible))  # kept so that the ids in the key stay theirs
     return found[0], found[1]
 
 

@@ -136,15 +136,18 @@ def sync_schema(engine, classes):
             # One process at a time: DDL is transactional on PostgreSQL.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                          {"key": zlib.crc32(b"awe schema")})
-            conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_NAME}"))
+            if conn.execute(sa.text(f"SELECT to_regclass('{SEQUENCE_NAME}')")).scalar() is None:
+                conn.execute(sa.text(f"CREATE SEQUENCE {SEQUENCE_NAME}"))
         inspector = sa.inspect(conn)
         existing = set(inspector.get_table_names())
         if conn.dialect.name == "sqlite" and "awe_sequence" not in existing:
             SQLITE_SEQUENCE_TABLE.create(conn)
             conn.execute(SQLITE_SEQUENCE_TABLE.insert(), {"name": "object_id", "next_id": 1})
+        created = []
         if "dbobject" not in existing:
             BASE_TABLE.create(conn)
             existing.add("dbobject")
+            created.append("dbobject")
         for cls in classes:
             for table in (cls._table, *cls._link_tables.values()):
                 if table.name in existing:
@@ -152,6 +155,18 @@ def sync_schema(engine, classes):
                 else:
                     table.create(conn)
                     existing.add(table.name)
+                    created.append(table.name)
+        if conn.dialect.name == "postgresql" and created:
+            from .security import install_policies
+
+            install_policies(conn, created, judged_tables(classes))
+
+
+def judged_tables(classes):
+    """The tables of ``classes`` holding attributes that only one logged operation
+    changes (validity, its window): on PostgreSQL only a judge may update them."""
+    return {prop.owner._table.name for cls in classes for prop in cls._properties.values()
+            if prop.logged_by and prop.owner._table is not BASE_TABLE}
 
 
 def _add_new_columns(conn, inspector, cls, table):

@@ -91,6 +91,7 @@ def test_context_sets_owner_project_privileges_unless_given(db):
     theirs = Ccd(name="b", owner="dave", project="KIDS", privileges=1)
     commit_all([mine, theirs])
     assert (mine.owner, mine.project, mine.privileges) == ("carol", "VIKING", 3)
+    db.context = persistence.Context(user="dave")  # dave's MyDB: only dave sees it
     loaded = Ccd(object_id=theirs.object_id)
     assert (loaded.owner, loaded.project, loaded.privileges) == ("dave", "KIDS", 1)
 

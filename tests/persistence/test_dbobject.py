@@ -177,13 +177,24 @@ def test_mutable_attributes_change_only_by_explicit_commit(db):
     reduced.commit()
     reduced.is_valid = 0
     reduced.quality_flags = 0b101
-    reduced.privileges = 2
     assert ReducedFrame(object_id=reduced.object_id).is_valid == 1  # not yet written
     reduced.commit()
     loaded = ReducedFrame(object_id=reduced.object_id)
-    assert (loaded.is_valid, loaded.quality_flags, loaded.privileges) == (0, 5, 2)
+    assert (loaded.is_valid, loaded.quality_flags) == (0, 5)
     assert ReducedFrame.mutable_attributes() == ["best_raw", "is_valid", "privileges",
                                                  "quality_flags"]
+
+
+def test_logged_attribute_changes_only_through_its_operation(db):
+    reduced = ReducedFrame()
+    reduced.privileges = 2  # before commit, like any attribute
+    reduced.commit()
+    with pytest.raises(persistence.ImmutableObjectError, match=r"only through context\.publish\(\)"):
+        reduced.privileges = 3
+    persistence.commit_changes({reduced: {"privileges": 3}})
+    assert ReducedFrame(object_id=reduced.object_id).privileges == 3
+    with pytest.raises(persistence.ImmutableObjectError, match="cannot change"):
+        persistence.commit_changes({reduced: {"exptime": 2.0}})
 
 
 def test_mutable_reference_may_point_to_a_new_object(db):

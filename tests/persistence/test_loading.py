@@ -106,5 +106,5 @@ def test_reference_to_deleted_object_reads_as_missing(db):
             conn.execute(sa.text("ALTER TABLE frame DROP CONSTRAINT frame_chip_fkey"))
             conn.execute(sa.text("DELETE FROM ccd"))
             conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Ccd'"))
-    with pytest.raises(persistence.ObjectNotFoundError, match=r"Frame \d+ refers through 'chip' to object \d+, which is no longer"):
+    with pytest.raises(persistence.ObjectNotFoundError, match=r"Frame \d+ refers through 'chip' to object \d+, which is not visible to you \(or no longer in the database"):
         loaded.chip

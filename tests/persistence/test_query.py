@@ -846,11 +846,12 @@ def test_order_by_a_list_of_references_fails(db, data):
 
 @pytest.fixture
 def owned(db):
-    """Ccds committed by alice and bob in projects KIDS and VIKING; context bob/KIDS."""
+    """Ccds committed by alice and bob in projects KIDS and VIKING, visible to every
+    user; context bob/KIDS."""
     made = {}
     for user, project in [("alice", "KIDS"), ("bob", "KIDS"), ("bob", "VIKING"),
                           ("alice", "VIKING")]:
-        db.context = persistence.Context(user=user, project=project)
+        db.context = persistence.Context(user=user, project=project, privileges=3)
         chip = Ccd(name=f"{user}-{project}")
         chip.commit()
         made[user, project] = chip
