@@ -2,13 +2,13 @@
 privileges), the command line, the ``awe>`` prompt, the web application.
 
 It holds `connect` (the database and data servers of this environment, as its user and
-project), the configuration (`awe.config`), the ``awe>`` prompt (`awe.prompt`), `Pars`
+project), `context` (who is working, and what they do to products), the configuration (`awe.config`), the ``awe>`` prompt (`awe.prompt`), `Pars`
 (`awe.pars`), SAMP broadcasting (`awe.samp`) and the ``awe`` command line (`awe.cli`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["__version__", "connect"]
+__all__ = ["__version__", "connect", "context"]
 
 try:
     __version__ = version("awe")
@@ -22,4 +22,8 @@ def __getattr__(name):
         from .environment import connect
 
         return connect
+    if name == "context":
+        from .context_handle import context
+
+        return context
     raise AttributeError(f"module 'awe' has no attribute {name!r}")

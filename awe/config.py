@@ -275,13 +275,15 @@ def data_servers():
     return profile().data_servers
 
 
-def data_client(settings=None):
+def data_client(settings=None, deletable=()):
     """Return a `dataserver.Client` for the data servers and cache of ``settings``
-    (the `profile` in force by default)."""
+    (the `profile` in force by default); in directories, it may delete files whose
+    names match the patterns ``deletable``."""
     settings = settings or profile()
     return dataserver.Client(settings.data_servers, cache_dir=settings["cache_dir"],
                              cache_size=settings.cache_size,
-                             token=settings["dataserver_token"] or None)
+                             token=settings["dataserver_token"] or None,
+                             deletable=deletable)
 
 
 def _bytes(text, name="AWE_CACHE_SIZE"):

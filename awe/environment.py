@@ -1,14 +1,16 @@
 """The user's entry point: connect to this environment's database and data servers, as
 the user and project the configuration names, and the DPU it chooses."""
 
+import dataclasses
 import sys
 
 import persistence
 import targets
+import targets.curation
 
 from .config import data_client, profile, project_parameters
 
-__all__ = ["connect", "context_of", "make_dpu"]
+__all__ = ["add_user", "connect", "context_of", "make_dpu", "register_single_user"]
 
 
 def connect(database=None, *, context=None, settings=None):
@@ -44,9 +46,66 @@ def connect(database=None, *, context=None, settings=None):
         print(f"awe: made the data home {settings.home} (database, files and cache live "
               "there unless configured otherwise)", file=sys.stderr)
     db = persistence.connect(database or settings["database_url"], context=context)
-    targets.set_data_client(data_client(settings))
+    if db.dialect == "sqlite":
+        register_single_user(db)
+    user = (persistence.User.name == db.context.user).first()
+    if user is not None and user.default_project and settings.source("project") == "default":
+        db.context = dataclasses.replace(db.context, project=user.default_project)
+    # Products in MyDB may be deleted (context.delete); raw data never.
+    targets.set_data_client(data_client(settings, targets.curation.product_file_patterns()))
     targets.set_project_parameters(project_parameters(db.context.project, settings))
     return db
+
+
+def register_single_user(db):
+    """The embedded default has one user: on first use they become the manager of their
+    project, so that every privileges level is theirs to use. A shared installation
+    registers its users with ``awe admin add-user`` instead."""
+    context = db.context
+    if context.user is None or len(persistence.User.all()) > 0:
+        return
+    add_user(db, context.user, context.project, "manager")
+
+
+def add_user(db, name, project, role, *, password=None):
+    """Register user ``name`` as a ``role`` of ``project`` (both made if new; the first
+    project is their default): what ``awe admin add-user`` does. On PostgreSQL the user
+    also gets a database role of that name, logging in with ``password`` if given, and
+    every table its row-level security (see `persistence.security`)."""
+    if role not in persistence.ROLES:
+        raise ValueError(f"a role is one of {', '.join(persistence.ROLES)}, not {role!r}")
+    if db.dialect == "postgresql":
+        import sqlalchemy as sa
+
+        from persistence.schema import METADATA, judged_tables
+        from persistence.security import add_database_user, install_policies
+
+        try:
+            with db.transaction() as conn:
+                add_database_user(conn, name, password)
+                existing = set(sa.inspect(conn).get_table_names())
+                install_policies(conn, [t for t in METADATA.tables if t in existing],
+                                 judged_tables(persistence.registered_classes()))
+        except sa.exc.ProgrammingError as err:
+            raise PermissionError(
+                f"cannot add the database role {name!r} as {db.url.username}: "
+                f"{persistence.errors.first_line(err)}. Run awe admin as the database's "
+                "owner (a role that may create roles).") from err
+    made = []
+    if (persistence.Project.name == project).first() is None:
+        made.append(persistence.Project(name=project, privileges=3))
+    if (persistence.User.name == name).first() is None:
+        made.append(persistence.User(name=name, default_project=project, privileges=3))
+    membership = ((persistence.Membership.member == name)
+                  & (persistence.Membership.project_name == project)).first()
+    if membership is None:
+        made.append(persistence.Membership(member=name, project_name=project, role=role,
+                                           privileges=3))
+    else:
+        membership.role = role
+        made.append(membership)
+    persistence.commit_all(made)
+    db.forget_memberships()
 
 
 def context_of(settings):

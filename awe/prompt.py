@@ -2,9 +2,10 @@
 standard console otherwise) with everything an astronomer reaches for already loaded,
 and the same namespace for ``awe -c CODE`` and ``awe script.py``.
 
-Loaded: every persistent product class of `targets` (``MasterFlat``, ``SourceList``,
-``Object``, ...), ``context`` (who is working, in which project), ``dpu`` (where
-products are made), ``db``, `Pars` (process parameters), ``lineage``, ``dependents`` and
+Loaded: every persistent class of `targets` (``MasterFlat``, ``SourceList``, ``Object``,
+...) and ``User``, ``Project``, ``Membership``; ``context`` (who is working, in which
+project; judging, publishing and deleting products), ``dpu`` (where products are
+made), ``db``, `Pars` (process parameters), ``lineage``, ``dependents`` and
 ``plan``, ``samp`` (broadcasting to TOPCAT and DS9), and plotting: ``plt``, ``np`` and
 the pyplot functions of a trend plot (``plot``, ``scatter``, ``hist``, ``errorbar``,
 ``xlabel``, ``ylabel``, ``title``, ``legend``, ``figure``, ``savefig``, ``show``). Without
@@ -51,10 +52,13 @@ def namespace(db, dpu, settings):
     from . import samp
     from .pars import Pars
 
+    from .context_handle import context
+
     names = {cls.__name__: cls for cls in persistence.registered_classes()
-             if cls.__module__.split(".")[0] == "targets"}
+             if cls.__module__.split(".")[0] in ("targets", "persistence")
+             and cls is not persistence.DBObject}
     names.update({name: getattr(targets, name) for name in ("associate", "ingest")})
-    names.update(db=db, context=db.context, dpu=dpu, settings=settings, Pars=Pars,
+    names.update(db=db, context=context, dpu=dpu, settings=settings, Pars=Pars,
                  lineage=lineage, dependents=dependents, plan=plan, samp=samp,
                  np=np, plt=plt, u=u, Table=Table)
     names.update({name: getattr(plt, name) for name in PYPLOT_NAMES})
@@ -101,10 +105,11 @@ def banner(settings, db, dpu):
     from . import __version__
 
     context = db.context
+    role = db.memberships().get(context.project) or "not a member"
     where = ", ".join(settings.data_servers)
     return "\n".join([
         f"AWE {__version__}, Python {sys.version.split()[0]}",
-        f"  user {context.user}, project {context.project}, privileges "
+        f"  user {context.user}, project {context.project} ({role}), privileges "
         f"{context.privileges}, {PRIVILEGES[context.privileges]}",
         f"  database     {db.display_url}",
         f"  data server  {where}",

@@ -48,6 +48,9 @@ class Client:
         ``backoff`` seconds, doubling each time, before the server counts as down.
     timeout : `float`
         Seconds to wait for a server to answer.
+    deletable : sequence of `str`
+        Shell patterns of the names `delete` may remove from directories (a data
+        server has its own, see ``awe dataserver serve --deletable``).
 
     Examples
     --------
@@ -58,7 +61,7 @@ class Client:
     """
 
     def __init__(self, stores, *, token=None, cache_dir=None, cache_size=DEFAULT_CACHE_SIZE,
-                 retries=4, backoff=0.25, timeout=60.0):
+                 retries=4, backoff=0.25, timeout=60.0, deletable=()):
         if isinstance(stores, (str, os.PathLike)):
             stores = [stores]
         if not stores:
@@ -67,10 +70,10 @@ class Client:
         token = token or os.environ.get("AWE_DATASERVER_TOKEN") or None
         self._config = dict(stores=list(stores), token=token, cache_dir=cache_dir,
                             cache_size=cache_size, retries=retries, backoff=backoff,
-                            timeout=timeout)
+                            timeout=timeout, deletable=tuple(deletable))
         self.stores = [
             HTTPStore(s, token=token, retries=retries, backoff=backoff, timeout=timeout)
-            if str(s).startswith(("http://", "https://")) else Storage(s)
+            if str(s).startswith(("http://", "https://")) else Storage(s, deletable=deletable)
             for s in stores]
         self._cache_dir, self._cache_size, self._cache = cache_dir, cache_size, None
 

@@ -26,6 +26,7 @@ from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
 from .process import CalibrationTarget, ProcessTarget, Reproduction, set_project_parameters
+from .quality import QualityFlag
 from .raw import (Chip, RawBiasFrame, RawDarkFrame, RawFlatFrame, RawFrame,  # noqa: I001
                   RawScienceFrame)
 from .reference import ReferenceCatalogue
@@ -36,10 +37,12 @@ from .night_report import NightReport
 from .coadd import Coadd, RegriddedFrame
 from .source_list import CoaddSourceList, Source, SourceList
 from .object import Association, Object, ObjectPhotometry, associate
+from .curation import AuditRecord, PermissionDenied
 
 __all__ = [
     "Association",
     "AstrometryError",
+    "AuditRecord",
     "CalibratedExposure",
     "CalibrationTarget",
     "Chip",
@@ -63,6 +66,7 @@ __all__ = [
     "NightReport",
     "Node",
     "OUTDATED",
+    "PermissionDenied",
     "Object",
     "ObjectPhotometry",
     "PhotometryError",
@@ -70,6 +74,7 @@ __all__ = [
     "ProcessParameters",
     "ProcessTarget",
     "Progress",
+    "QualityFlag",
     "RawBiasFrame",
     "RawDarkFrame",
     "RawFlatFrame",

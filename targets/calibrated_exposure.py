@@ -22,6 +22,7 @@ from .dependency import dependency
 from .imaging.reduce import MASK_BITS, calibrate_science, telescope_wcs
 from .parameters import ProcessParameters
 from .process import ProcessTarget
+from .quality import QualityFlag, flags
 from .raw import Chip, RawScienceFrame
 from .reference import ReferenceCatalogue
 
@@ -57,8 +58,15 @@ class CalibratedExposure(ProcessTarget):
     Parameters = CalibratedExposureParameters
     CODE_VERSION = "3"  # 2: sources measured without their neighbours' light; 3: detected
     # with thin masked features interpolated
-    QUALITY_ASTROMETRY, QUALITY_FEW_STARS, QUALITY_PHOTOMETRY = 1, 2, 4
-    """Quality flag bits set by `verify`."""
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "astrometry", "astrometric rms above max_astrometric_rms"),
+        QualityFlag(2, "few_stars", "fewer than min_reference_stars reference stars in the "
+                    "astrometric fit: the solution is poorly constrained"),
+        QualityFlag(4, "photometry", "zeropoint error above max_zeropoint_error"))
+    QUALITY_ASTROMETRY = QUALITY_FLAGS["astrometry"].bit
+    QUALITY_FEW_STARS = QUALITY_FLAGS["few_stars"].bit
+    QUALITY_PHOTOMETRY = QUALITY_FLAGS["photometry"].bit
+    """The bits of the flags, by the names scripts used before they were named."""
     filename_prefix = "Cal"
 
     raw = dependency("The raw science frame", RawScienceFrame,
@@ -147,14 +155,11 @@ class CalibratedExposure(ProcessTarget):
         return path
 
     def verify(self, path):
-        pars, flags = self.process_parameters, 0
-        if self.astrometric_rms > pars.max_astrometric_rms:
-            flags |= self.QUALITY_ASTROMETRY
-        if self.n_reference_stars < pars.min_reference_stars:
-            flags |= self.QUALITY_FEW_STARS
-        if self.zeropoint_error > pars.max_zeropoint_error:
-            flags |= self.QUALITY_PHOTOMETRY
-        self.quality_flags = flags
+        pars = self.process_parameters
+        self.quality_flags = self.flag_bits(
+            astrometry=self.astrometric_rms > pars.max_astrometric_rms,
+            few_stars=self.n_reference_stars < pars.min_reference_stars,
+            photometry=self.zeropoint_error > pars.max_zeropoint_error)
 
     def images(self):
         """``(science, weight, mask)`` arrays of the file."""

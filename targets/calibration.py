@@ -17,10 +17,11 @@ from .imaging.reduce import (cold_pixel_map, hot_pixel_map, master_bias, master_
                              prepare, read_noise, robust_sigma)
 from .parameters import ProcessParameters
 from .process import CalibrationTarget
+from .quality import QualityFlag, flags
 from .raw import Chip, RawBiasFrame, RawDarkFrame, RawFlatFrame, local_night
 
-__all__ = ["ColdPixelMap", "HotPixelMap", "MasterBias", "MasterFlat", "prepared",
-           "write_image"]
+__all__ = ["DEAD_RESPONSE", "ColdPixelMap", "HotPixelMap", "MasterBias", "MasterFlat",
+           "dead_columns", "prepared", "write_image"]
 
 
 def prepared(frame):
@@ -39,6 +40,12 @@ def write_image(path, data, cards, extensions=()):
     hdus += [fits.ImageHDU(array, name=name) for name, array in extensions]
     fits.HDUList(hdus).writeto(path)
     return path
+
+
+def image_pixels(path):
+    """The number of pixels of the primary image of the FITS file ``path``."""
+    header = fits.getheader(path)
+    return int(np.prod([header[f"NAXIS{k}"] for k in range(1, header["NAXIS"] + 1)]))
 
 
 class ChipCalibration(CalibrationTarget):
@@ -84,7 +91,7 @@ class MasterBiasParameters(ProcessParameters):
                        float, 3.0)
     min_frames = persistent("Fewest raw biases to combine", int, 3)
     max_level = persistent("verify(): largest |mean level| after overscan subtraction "
-                           "[ADU]", float, 10.0)
+                           "[ADU]; the overscan tracks the bias to a few ADU", float, 10.0)
     max_read_noise = persistent("verify(): largest read noise [e-]", float, 10.0)
 
 
@@ -94,8 +101,13 @@ class MasterBias(ChipCalibration):
 
     Parameters = MasterBiasParameters
     CODE_VERSION = "1"
-    QUALITY_LEVEL, QUALITY_NOISE = 1, 2
-    """Quality flag bits set by `verify`."""
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "level", "|mean level| above max_level: the data area's bias does "
+                    "not follow the overscan (it drifted, or the overscan is mis-declared)"),
+        QualityFlag(2, "read_noise", "read noise above max_read_noise: noisy electronics"))
+    QUALITY_LEVEL = QUALITY_FLAGS["level"].bit
+    QUALITY_NOISE = QUALITY_FLAGS["read_noise"].bit
+    """The bits of the flags, by the names scripts used before they were named."""
 
     raw_biases = dependency("The night's raw biases", RawBiasFrame, many=True,
                             query=night_frames(RawBiasFrame))
@@ -127,12 +139,8 @@ class MasterBias(ChipCalibration):
 
     def verify(self, path):
         pars = self.process_parameters
-        flags = 0
-        if abs(self.level) > pars.max_level:
-            flags |= self.QUALITY_LEVEL
-        if self.read_noise > pars.max_read_noise:
-            flags |= self.QUALITY_NOISE
-        self.quality_flags = flags
+        self.quality_flags = self.flag_bits(level=abs(self.level) > pars.max_level,
+                                            read_noise=self.read_noise > pars.max_read_noise)
 
 
 # -- HotPixelMap -----------------------------------------------------------------------
@@ -140,6 +148,8 @@ class MasterBias(ChipCalibration):
 class HotPixelMapParameters(ProcessParameters):
     sigma = persistent("A pixel is hot this many robust sigma above its surroundings",
                        float, 6.0)
+    max_hot_fraction = persistent("verify(): largest fraction of the pixels hot; SIMCAM's "
+                                  "chips have about 0.02%", float, 0.005)
 
 
 class HotPixelMap(ChipCalibration):
@@ -148,6 +158,9 @@ class HotPixelMap(ChipCalibration):
 
     Parameters = HotPixelMapParameters
     CODE_VERSION = "1"
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "hot_pixels", "more than max_hot_fraction of the pixels hot: a warm "
+                    "or damaged chip, or darks with light in them"))
 
     bias = dependency("The night's master bias", MasterBias, selectors=same_night)
     raw_darks = dependency("The night's raw darks (optional)", RawDarkFrame, many=True,
@@ -163,6 +176,10 @@ class HotPixelMap(ChipCalibration):
             ("OBJECT", "HotPixelMap", "AWE product: 1 = hot pixel"),
             ("CHIP", self.chip.name, "Chip"), ("NHOT", self.n_hot, "Hot pixels")])
 
+    def verify(self, path):
+        self.quality_flags = self.flag_bits(hot_pixels=self.n_hot > image_pixels(path)
+                                            * self.process_parameters.max_hot_fraction)
+
 
 # -- MasterFlat ------------------------------------------------------------------------
 
@@ -176,6 +193,20 @@ class MasterFlatParameters(ProcessParameters):
                            float, 1000.0)
     max_outlier_fraction = persistent("verify(): largest fraction of pixels deviating by "
                                       "more than 10% from 1", float, 0.01)
+    max_dead_columns = persistent(
+        "verify(): most dead columns tolerated (see targets.calibration.dead_columns); 1, "
+        "as SIMCAM's second chip has one: a chip with more has been damaged", int, 1)
+
+
+DEAD_RESPONSE = 0.5
+"""A pixel of a normalised flat responding less than this is dead."""
+
+
+def dead_columns(flat):
+    """The indices of the dead columns of a normalised ``flat``: those with more than
+    half their pixels below `DEAD_RESPONSE`, so that a column dead over most of its
+    length counts, scattered cold pixels do not."""
+    return np.flatnonzero(np.mean(flat < DEAD_RESPONSE, axis=0) > 0.5)
 
 
 class MasterFlat(ChipCalibration):
@@ -185,7 +216,13 @@ class MasterFlat(ChipCalibration):
     SELECTORS = ("chip", "filter", "time")
     Parameters = MasterFlatParameters
     CODE_VERSION = "1"
-    QUALITY_OUTLIERS = 1
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "outliers", "more than max_outlier_fraction of the pixels deviate "
+                    "by more than 10% from 1: bad flats, or a changed optical path"),
+        QualityFlag(2, "dead_columns", "more than max_dead_columns dead columns: a "
+                    "damaged chip"))
+    QUALITY_OUTLIERS = QUALITY_FLAGS["outliers"].bit
+    """The bit of "outliers", by the name scripts used before flags were named."""
 
     filter = persistent("Filter name", str, "")
     raw_flats = dependency("The night's raw flats in the filter", RawFlatFrame, many=True,
@@ -195,6 +232,7 @@ class MasterFlat(ChipCalibration):
     stdev = persistent("Robust standard deviation of the normalised flat", float, None)
     outlier_fraction = persistent("Fraction of pixels deviating more than 10% from 1",
                                   float, None)
+    n_dead_columns = persistent("Number of dead columns (see dead_columns)", int, None)
 
     def make(self, workdir):
         pars = self.process_parameters
@@ -210,14 +248,17 @@ class MasterFlat(ChipCalibration):
         self.n_frames = len(frames)
         self.stdev = robust_sigma(flat)
         self.outlier_fraction = float(np.mean(np.abs(flat - 1) > 0.1))
+        self.n_dead_columns = len(dead_columns(flat))
         return write_image(workdir / "masterflat.fits", flat, [
             ("OBJECT", "MasterFlat", "AWE product"),
             ("CHIP", self.chip.name, "Chip"), ("FILTER", self.filter, "Filter"),
             ("NCOMBINE", self.n_frames, "Raw flats combined")])
 
     def verify(self, path):
-        self.quality_flags = (self.QUALITY_OUTLIERS if self.outlier_fraction
-                              > self.process_parameters.max_outlier_fraction else 0)
+        pars = self.process_parameters
+        self.quality_flags = self.flag_bits(
+            outliers=self.outlier_fraction > pars.max_outlier_fraction,
+            dead_columns=self.n_dead_columns > pars.max_dead_columns)
 
 
 # -- ColdPixelMap ----------------------------------------------------------------------
@@ -226,6 +267,9 @@ class ColdPixelMapParameters(ProcessParameters):
     low = persistent("A pixel is cold below this fraction of its surroundings' response",
                      float, 0.8)
     sigma = persistent("... or this many robust sigma below them", float, 6.0)
+    max_cold_fraction = persistent(
+        "verify(): largest fraction of the pixels cold; 2%, as a dead column is 1.6% of "
+        "the smallest chip SIMCAM simulates (64 x 64)", float, 0.02)
 
 
 class ColdPixelMap(ChipCalibration):
@@ -235,6 +279,9 @@ class ColdPixelMap(ChipCalibration):
     SELECTORS = ("chip", "filter", "time")
     Parameters = ColdPixelMapParameters
     CODE_VERSION = "1"
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "cold_pixels", "more than max_cold_fraction of the pixels cold: a "
+                    "damaged chip, or dirt on it"))
 
     filter = persistent("Filter name", str, "")
     flat = dependency("The night's master flat in the filter", MasterFlat,
@@ -251,3 +298,7 @@ class ColdPixelMap(ChipCalibration):
             ("OBJECT", "ColdPixelMap", "AWE product: 1 = cold pixel"),
             ("CHIP", self.chip.name, "Chip"), ("FILTER", self.filter, "Filter"),
             ("NCOLD", self.n_cold, "Cold pixels")])
+
+    def verify(self, path):
+        self.quality_flags = self.flag_bits(cold_pixels=self.n_cold > image_pixels(path)
+                                            * self.process_parameters.max_cold_fraction)

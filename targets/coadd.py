@@ -35,6 +35,7 @@ from .imaging.regrid import Grid, Regridded, covering_grid, regrid, stack
 from .imaging.skymatch import separation_arcsec, unit_vectors
 from .parameters import ProcessParameters
 from .process import ProcessTarget
+from .quality import QualityFlag, flags
 from .raw import Chip, RawScienceFrame, mid_exposure_mjd
 
 __all__ = ["GRID_MARGIN", "Coadd", "RegriddedFrame"]
@@ -121,11 +122,18 @@ class RegriddedFrameParameters(ProcessParameters):
 
 class RegriddedFrame(ProcessTarget):
     """A CalibratedExposure, background-subtracted, scaled to the common zeropoint and
-    resampled (flux-conserving, with its weights) onto the part of a grid it covers."""
+    resampled (flux-conserving, with its weights) onto the part of a grid it covers.
+
+    It sets no quality flags: its exposure's quality is `CalibratedExposure`'s to judge,
+    and resampling adds no failure of its own. One that misses the grid (its solved
+    footprint off it) is empty and adds nothing; the coadd's coverage is judged by
+    `Coadd` itself.
+    """
 
     SELECTORS = ("raw", "ra", "dec", "scale", "nx", "ny")
     Parameters = RegriddedFrameParameters
     CODE_VERSION = "1"
+    QUALITY_FLAGS = flags()
     filename_prefix = "Regrid"
 
     exposure = dependency("The calibrated exposure", CalibratedExposure,
@@ -201,6 +209,9 @@ class CoaddParameters(ProcessParameters):
         "Fraction of a source's local peak its profile may differ by between frames "
         "without being rejected (SWarp's CLIP_AMPFRAC)", float, 0.3)
     min_frames_for_rejection = persistent("Fewest frames at a pixel to reject any", int, 3)
+    min_coverage = persistent(
+        "verify(): smallest fraction of the grid's pixels with an exposure; the default "
+        "grid is the inputs' plus a margin, so most of it is covered", float, 0.5)
 
 
 class Coadd(ProcessTarget):
@@ -210,6 +221,9 @@ class Coadd(ProcessTarget):
     SELECTORS = ("ra", "dec", "filter", "start", "end", "scale", "nx", "ny")
     Parameters = CoaddParameters
     CODE_VERSION = "1"
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "coverage", "less than min_coverage of the grid has an exposure: "
+                    "a grid larger than the exposures, or exposures off the position"))
     filename_prefix = "Coadd"
 
     frames = dependency("The exposures covering the position, regridded", RegriddedFrame,
@@ -232,6 +246,8 @@ class Coadd(ProcessTarget):
                       None)
     background_rms = persistent("Median noise of the sky where every frame counts", float,
                                 None)
+    coverage = persistent("Fraction of the grid's pixels where an exposure counts", float,
+                          None)
 
     @classmethod
     def check_selectors(cls, selectors):
@@ -261,6 +277,7 @@ class Coadd(ProcessTarget):
                         min_frames_for_rejection=pars.min_frames_for_rejection,
                         amplitude_fraction=pars.amplitude_fraction)
         self.n_frames = len(frames)
+        self.coverage = float(np.mean(stacked.count > 0))
         self.exptime = float(sum(f.exptime for f in frames))
         self.mjd = float(np.mean([mid_exposure_mjd(f.date_obs, f.exptime) for f in frames]))
         self.zeropoint = frames[0].zeropoint
@@ -285,6 +302,10 @@ class Coadd(ProcessTarget):
                       fits.ImageHDU(stacked.weight, name="WEIGHT"),
                       fits.ImageHDU(stacked.count, name="COUNT")]).writeto(path)
         return path
+
+    def verify(self, path):
+        self.quality_flags = self.flag_bits(
+            coverage=self.coverage < self.process_parameters.min_coverage)
 
     def images(self):
         """``(science, weight, mask)`` as `CalibratedExposure.images` gives them (mask:

@@ -172,6 +172,19 @@ class DataObject(DBObject):
 
         return impact(self)
 
+    def audit_trail(self):
+        """Every change of validity, validity window and visibility, oldest first."""
+        from .curation import audit_trail
+
+        return audit_trail(self)
+
+    @classmethod
+    def part_references(cls):
+        """The references by which rows belong to an object of this class and share its
+        fate when it is published or deleted, e.g. a source list's sources (lineage
+        edges and audit records belong to every product)."""
+        return []
+
     def validate_commit(self):
         """Refuse to commit an object whose file is not on the data store as recorded."""
         super().validate_commit()

@@ -5,7 +5,8 @@ from persistence import Persistent
 __all__ = ["Dependency", "dependency"]
 
 
-def dependency(doc, cls, *, many=False, optional=False, query=None, selectors=None):
+def dependency(doc, cls, *, many=False, optional=False, query=None, selectors=None,
+               accept_flagged=False):
     """Declare a dependency of a `ProcessTarget` subclass.
 
     The dependency is also a persistent attribute: a product records which objects it
@@ -30,6 +31,10 @@ def dependency(doc, cls, *, many=False, optional=False, query=None, selectors=No
         selectors, return the selectors to get the dependency with (a dict; a list of
         dicts if ``many``). The dependency class's own rule picks among its products,
         e.g. the newest valid calibration covering the observation time.
+    accept_flagged : `bool`
+        Whether a target input may be used while it has quality flags no person has
+        judged yet (a report of the flags, say). By default such an input stops the
+        product from being made until someone sets its validity.
 
     Examples
     --------
@@ -44,15 +49,17 @@ def dependency(doc, cls, *, many=False, optional=False, query=None, selectors=No
         raise TypeError(f"dependency {doc!r}: give exactly one of query= (inputs selected "
                         "from what exists) or selectors= (inputs that are targets)")
     return Dependency(doc, [cls] if many else cls, [] if many else None, many=many,
-                      optional=optional, query=query, selectors=selectors)
+                      optional=optional, query=query, selectors=selectors,
+                      accept_flagged=accept_flagged)
 
 
 class Dependency(Persistent):
     """The descriptor behind `dependency`; see that function for the parameters."""
 
-    def __init__(self, doc, type_, default, *, many, optional, query, selectors):
+    def __init__(self, doc, type_, default, *, many, optional, query, selectors,
+                 accept_flagged=False):
         super().__init__(doc, type_, default)
-        self.many, self.optional = many, optional
+        self.many, self.optional, self.accept_flagged = many, optional, accept_flagged
         self.query, self.child_selectors = query, selectors
 
     @property

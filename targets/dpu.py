@@ -14,7 +14,8 @@ import persistence
 from persistence import DBObject, commit_all, current_database
 
 from .dataobject import data_client, set_data_client
-from .errors import MakeError
+from .curation import awaiting_review, awaits_review
+from .errors import MakeError, MissingInputError
 from .lineage import edges_for
 from .plan import UP_TO_DATE, Node, Plan, recheck
 
@@ -312,6 +313,9 @@ def _make_unlocked(plan, node):
     for role, dep in node.cls.dependencies().items():
         if dep.is_target:
             used = [child.product for child in plan.children(node, role)]
+            flagged = [awaiting_review(p) for p in used if awaits_review(p)]
+            if flagged and not dep.accept_flagged:
+                raise MissingInputError(f"cannot make {node.label()}: {'; '.join(flagged)}")
             setattr(obj, role, used if dep.many else used[0])
         else:
             setattr(obj, role, node.inputs[role])

@@ -12,6 +12,7 @@ from persistence import persistent
 from .calibrated_exposure import CalibratedExposure
 from .dependency import dependency
 from .process import ProcessTarget
+from .quality import flags
 from .raw import RawScienceFrame
 
 __all__ = ["NightReport"]
@@ -31,15 +32,22 @@ def _science_frames(selectors):
 
 class NightReport(ProcessTarget):
     """The calibrated exposures of one night of one instrument, summarised in an ECSV
-    table (a row per exposure and chip)."""
+    table (a row per exposure and chip).
+
+    It sets no quality flags: it judges nothing itself, but reports each exposure's
+    (the ``quality_flags`` column, and `n_flagged`); flagging the report would hide the
+    summary a person reads to find them.
+    """
 
     SELECTORS = ("instrument", "night")
+    QUALITY_FLAGS = flags()
     filename_suffix = ".ecsv"
 
     instrument = persistent("Name of the instrument", str, "")
     night = persistent("The night: local date at its start, 'YYYY-MM-DD'", str, "")
-    exposures = dependency("The night's calibrated exposures", CalibratedExposure, many=True,
-                           selectors=_science_frames)
+    exposures = dependency("The night's calibrated exposures, flagged ones too (it reports "
+                           "them)", CalibratedExposure, many=True,
+                           selectors=_science_frames, accept_flagged=True)
     n_exposures = persistent("Number of calibrated exposures", int, 0)
     n_flagged = persistent("Exposures with quality flags set", int, 0)
 

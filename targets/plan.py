@@ -9,6 +9,7 @@ import networkx as nx
 
 from persistence import DBObject, collector_paused, current_database, fetch_together
 
+from .curation import awaiting_review, awaits_review
 from .errors import MissingInputError
 from .process import describe
 
@@ -222,7 +223,10 @@ class _Planner:
     def judge(self, node):
         """Set the state of ``node``, whose dependencies are judged."""
         wanted = node.parameters.as_dict()
-        compatible = [c for c in self.candidates[node] if _parameters(c) == wanted]
+        # Newest first, but one flagged by verify() that no person judged yet only if
+        # there is nothing else (making another would only be flagged again).
+        compatible = sorted((c for c in self.candidates[node] if _parameters(c) == wanted),
+                            key=awaits_review)
         if self._beyond(node):
             node.product = compatible[0] if compatible else None
             return
@@ -230,6 +234,11 @@ class _Planner:
         if node.reasons or missing_below:
             node.state = MISSING_INPUT
             node.reasons += [f"{c.label()} lacks input" for c in missing_below]
+            return
+        flagged = self._flagged_inputs(node)
+        if flagged:
+            node.state = MISSING_INPUT
+            node.reasons += flagged
             return
         candidates = self.candidates[node]
         if not candidates:
@@ -252,6 +261,15 @@ class _Planner:
                 newest_reasons = reasons
         node.product, node.state = compatible[0], OUTDATED
         node.reasons += newest_reasons
+
+    def _flagged_inputs(self, node):
+        """Why the inputs of ``node`` that verify() flagged and no person judged yet
+        cannot be used (unless its dependency accepts flagged inputs)."""
+        return [awaiting_review(child.product)
+                for role, dep in node.cls.dependencies().items()
+                if dep.is_target and not dep.accept_flagged
+                for child in _children(self.graph, node, role)
+                if child.product is not None and awaits_review(child.product)]
 
     def _staleness(self, node, product):
         """Every reason ``product`` is outdated for ``node`` (none if up to date)."""

@@ -59,9 +59,15 @@ class ProcessTarget(DataObject):
     process_parameters = persistent("Process parameters in force when it was made",
                                     ProcessParameters, None)
     is_valid = persistent("0 invalid (never selected), 1 valid, 2 proposed for promotion",
-                          int, 1, mutable=True)
+                          int, 1, mutable="context.set_valid")
     quality_flags = persistent("Quality flags set by verify(): a bit mask, 0 for none",
-                               int, 0, mutable=True)
+                               int, 0)
+    reviewed_date = persistent("When a person last set is_valid (UTC); None if nobody "
+                               "has: a product with quality flags is selected only after",
+                               datetime.datetime, None, mutable="context.set_valid")
+    QUALITY_FLAGS = {}
+    """The quality flags `verify` may set: name -> `targets.QualityFlag`, declared with
+    `targets.quality.flags`. Empty for a class that sets none."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -141,6 +147,35 @@ class ProcessTarget(DataObject):
     def verify(self, path):
         """Set `quality_flags` from the made file at ``path``. The default sets none."""
 
+    @classmethod
+    def flag_bits(cls, **conditions):
+        """The ``quality_flags`` of the flags, by name, whose condition is true: what
+        `verify` sets, e.g. ``self.flag_bits(level=abs(self.level) > pars.max_level)``.
+
+        Raises
+        ------
+        KeyError
+            Raised if a name is not one of the class's ``QUALITY_FLAGS``.
+        """
+        unknown = sorted(set(conditions) - set(cls.QUALITY_FLAGS))
+        if unknown:
+            raise KeyError(f"{cls.__name__} declares no quality flag {', '.join(unknown)}; "
+                           f"its flags are: {', '.join(cls.QUALITY_FLAGS) or 'none'} "
+                           "(declare new ones in its QUALITY_FLAGS)")
+        return sum(cls.QUALITY_FLAGS[name].bit for name, on in conditions.items() if on)
+
+    @classmethod
+    def flag_names(cls, bits):
+        """The names of the quality flags set in ``bits``, in declaration order; a bit
+        the class does not declare shows as ``'bit 8'``."""
+        from .quality import bit_names
+
+        return bit_names(cls.QUALITY_FLAGS, bits)
+
+    def quality_flag_names(self):
+        """The names of the quality flags `verify` set on this product."""
+        return type(self).flag_names(self.quality_flags)
+
     # -- the user's calls ----------------------------------------------------------
 
     @classmethod
@@ -199,8 +234,8 @@ class ProcessTarget(DataObject):
 
 
 def _document_processing(cls):
-    """How ``cls`` is asked for and made, for help(): its selectors, dependencies and
-    process parameters with their defaults."""
+    """How ``cls`` is asked for and made, for help(): its selectors, dependencies,
+    process parameters with their defaults, and quality flags."""
     lines = ["Selectors", "---------", ", ".join(cls.SELECTORS) or "(none)", "",
              "Dependencies", "------------"]
     for name, dep in cls.dependencies().items():
@@ -217,6 +252,11 @@ def _document_processing(cls):
         prop = properties[name]
         lines += [f"{name} : {prop.type_name()} = {prop.default!r}", f"    {prop.doc}"]
     if not cls.Parameters.names():
+        lines.append("(none)")
+    lines += ["", "Quality flags (set by verify)", "-----------------------------"]
+    for flag in cls.QUALITY_FLAGS.values():
+        lines += [f"{flag.name} : bit {flag.bit}", f"    {flag.doc}"]
+    if not cls.QUALITY_FLAGS:
         lines.append("(none)")
     return "\n".join(lines)
 
@@ -258,9 +298,10 @@ class CalibrationTarget(ProcessTarget):
 
     SELECTORS = ("time",)
 
-    timestamp_start = persistent("Start of the validity window (UTC)", datetime.datetime, None)
+    timestamp_start = persistent("Start of the validity window (UTC)", datetime.datetime,
+                                 None, mutable="context.set_validity_window")
     timestamp_end = persistent("End of the validity window (UTC), exclusive",
-                               datetime.datetime, None)
+                               datetime.datetime, None, mutable="context.set_validity_window")
 
     @classmethod
     def validity_window(cls, selectors):

@@ -24,6 +24,7 @@ from .dependency import dependency
 from .imaging.extraction import FILTER_KERNELS, extract_catalogue
 from .parameters import ProcessParameters
 from .process import ProcessTarget
+from .quality import QualityFlag, flags
 from .raw import Chip, RawScienceFrame, mid_exposure_mjd
 from .sky import SkyIndexed, sky_columns
 
@@ -39,6 +40,8 @@ class SourceListParameters(ProcessParameters):
                               float, 0.005)
     filter_kernel = persistent("Detection filter: " + ", ".join(FILTER_KERNELS), str,
                                "default")
+    min_sources = persistent("verify(): fewest sources; an image with fewer than the "
+                             "stars an astrometric fit needs is empty or broken", int, 10)
 
 
 class SourceList(ProcessTarget):
@@ -51,7 +54,14 @@ class SourceList(ProcessTarget):
     SELECTORS = ("raw",)
     Parameters = SourceListParameters
     CODE_VERSION = "1"
+    QUALITY_FLAGS = flags(
+        QualityFlag(1, "few_sources", "fewer than min_sources sources: clouds, a shutter "
+                    "that did not open, or a detection threshold set too high"))
     filename_prefix = "SL"
+
+    @classmethod
+    def part_references(cls):
+        return [Source.sourcelist]
 
     exposure = dependency("The calibrated exposure the sources are extracted from",
                           CalibratedExposure, selectors=lambda s: {"raw": s["raw"]})
@@ -116,6 +126,10 @@ class SourceList(ProcessTarget):
         table.meta.update(FILTER=self.filter, MJD=self.mjd, EXPTIME=self.exptime)
         table.write(path, format="fits")
         return path
+
+    def verify(self, path):
+        self.quality_flags = self.flag_bits(
+            few_sources=self.n_sources < self.process_parameters.min_sources)
 
     def after_insert(self, connection):
         """Write the sources, in the transaction that commits the list."""

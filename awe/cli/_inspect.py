@@ -25,13 +25,25 @@ def load_object(object_id):
 def show_lines(obj):
     """``obj``'s persistent attributes, one per line: name, value, and what it means."""
     properties = type(obj).get_persistent_properties()
-    values = {name: _shown(getattr(obj, name)) + (" (mutable)" if prop.mutable else "")
-              for name, prop in properties.items()}
+    values = {name: _shown(getattr(obj, name)) for name, prop in properties.items()}
+    if "quality_flags" in values and obj.quality_flags:
+        values["quality_flags"] += f" ({', '.join(obj.quality_flag_names())})"
+    for name, prop in properties.items():
+        values[name] += (f" (set by {prop.logged_by})" if prop.logged_by
+                         else " (mutable)" if prop.mutable else "")
     width = max(len(name) for name in properties)
     value_width = min(max(map(len, values.values())), 48)
     lines = [f"{type(obj).__name__} {obj.object_id}"]
     for name, prop in properties.items():
         lines.append(f"  {name:<{width}}  {values[name]:<{value_width}}  # {prop.doc}")
+    if getattr(obj, "QUALITY_FLAGS", None):
+        lines.append("quality flags verify() sets:")
+        lines += [f"  {flag.name} (bit {flag.bit}): {flag.doc}"
+                  for flag in obj.QUALITY_FLAGS.values()]
+    if hasattr(obj, "audit_trail"):
+        trail = obj.audit_trail()
+        lines.append("audit trail:" if trail else "audit trail: no changes")
+        lines += [f"  {record}" for record in trail]
     return lines
 
 

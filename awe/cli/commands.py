@@ -466,6 +466,50 @@ def query(ctx, expression, columns, fmt, output):
         click.echo("no objects match", err=True)
 
 
+@main.group(name="admin")
+def admin_group():
+    """Administer the installation: its users, their projects and roles.
+
+    \b
+    Example:
+        awe admin add-user alice --project KIDS --role calibrator --password
+    """
+
+
+@admin_group.command(name="add-user")
+@click.argument("name")
+@click.option("--project", required=True, help="The project the user joins (made if new).")
+@click.option("--role", default="member", show_default=True,
+              type=click.Choice(["member", "calibrator", "manager"]),
+              help="member sees the project's data; calibrator also sets validity; "
+                   "manager also publishes beyond the project.")
+@click.option("--password", is_flag=True,
+              help="Ask for the password the user logs in with (PostgreSQL).")
+@click.pass_context
+def add_user_command(ctx, name, project, role, password):
+    """Register user NAME as a ROLE of PROJECT; run again to change the role.
+
+    On PostgreSQL, NAME also becomes a database role: the user connects as themselves
+    (postgresql://NAME@host/db) and the database shows them only what they may see.
+
+    \b
+    Example:
+        awe admin add-user alice --project KIDS --role calibrator
+    """
+    secret = (click.prompt(f"password for {name}", hide_input=True,
+                           confirmation_prompt=True) if password else None)
+    with _user_errors(ctx):
+        import awe
+        from awe.environment import add_user
+
+        db = awe.connect()
+        add_user(db, name, project, role, password=secret)
+    click.echo(f"{name} is a {role} of {project}")
+    if db.dialect == "postgresql":
+        url = db.url.set(username=name, password=None).render_as_string(hide_password=True)
+        click.echo(f"{name} connects as: {url.replace('+psycopg2', '')}")
+
+
 @main.group(name="dataserver")
 def dataserver_group():
     """Run a data server: files by global filename over HTTP.

@@ -25,11 +25,12 @@ with the truth to check reductions against.
 
     ``chips/<chip>.fits``: images of the chip: ``BIAS`` (noiseless bias in ADU, raw
     shape incl. overscan; a raw bias is ``BIAS`` + the frame's ``bias_offset`` + read
-    noise), ``DARK`` (e-/s), ``HOT`` and ``COLD`` (uint8 masks) and ``FLAT_<FILTER>`` (e.g. ``FLAT_R``),
-    the true flat field: vignetting x pixel response x dust rings x cold pixels, not
-    normalised (a source's electrons are its true flux times the flat); each ``FLAT_*``
-    header gives ``MEAN``, its mean over the chip. These are over the data area
-    (``TRIMSEC``).
+    noise, + ``bias_data_offset`` over the data area if that fault is simulated),
+    ``DARK`` (e-/s), ``HOT`` and ``COLD`` (uint8 masks) and ``FLAT_<FILTER>`` (e.g.
+    ``FLAT_R``), the true flat field: vignetting x pixel response x dust rings x cold
+    pixels, not normalised (a source's electrons are its true flux times the flat); each
+    ``FLAT_*`` header gives ``MEAN``, its mean over the chip. These are over the data
+    area (``TRIMSEC``).
 
     ``catalogue.ecsv``: every source: position, magnitudes per filter above the
     atmosphere, galaxy shape, and light curves (variables: amplitude, period, phase;
@@ -51,6 +52,13 @@ with the truth to check reductions against.
     ``COSMICS`` (``chip``, ``x``, ``y``, ``electrons``).
 
 Everything is drawn from seeded streams: the same arguments give byte-identical files.
+
+Two faults, off by default, make deliberately bad calibrations for testing quality
+control (`targets.ProcessTarget.verify`): ``bias_data_offset`` shifts the data area of
+the raw biases from their overscan, so the master bias has that level, and
+``extra_dead_columns`` adds dead columns to every chip, so its flats have them. Each
+changes only the truth it names (the noise drawn for frames whose mean it changes is
+drawn anew).
 
 Examples
 --------
@@ -114,8 +122,8 @@ class Simulation:
 
 def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-03-11",
              filters=("g", "r"), fields=3, dithers=3, biases=10, darks=3, flats=7,
-             star_density=8.0, galaxy_density=15.0, cosmic_rate=2e-7, overwrite=False,
-             progress=None):
+             star_density=8.0, galaxy_density=15.0, cosmic_rate=2e-7, bias_data_offset=0.0,
+             extra_dead_columns=0, overwrite=False, progress=None):
     """Write the raw files of realistic observing nights of SIMCAM, with the truth.
 
     Parameters
@@ -143,6 +151,13 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
         Sources per square arcminute to magnitude 24.
     cosmic_rate : `float`
         Cosmic-ray events per pixel per second.
+    bias_data_offset : `float`
+        A fault: ADU added to the data area of every raw bias but not to its overscan,
+        as if the bias changed after the biases were taken. The master bias comes out
+        with this level; 0 (the default) simulates a healthy camera.
+    extra_dead_columns : `int`
+        A fault: dead columns added to every chip (beyond the one the second, or only,
+        chip always has), up to half the chip's width; 0 (the default) adds none.
     overwrite : `bool`
         Replace an earlier simulation in ``out``.
     progress : callable, optional
@@ -158,7 +173,9 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
         Raised if an argument is out of range, or ``out`` already holds a simulation
         and ``overwrite`` is false.
     """
-    nx, ny = _checked(nights, chips, size, filters, fields, dithers, biases, darks, flats)
+    nx, ny = _checked(nights, chips, size, filters, fields, dithers, biases, darks, flats,
+                      bias_data_offset=bias_data_offset,
+                      extra_dead_columns=extra_dead_columns)
     camera = Instrument.load("simcam")
     unknown = [f for f in filters if f not in camera.filters]
     if unknown:
@@ -172,7 +189,8 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
     zone = ZoneInfo(site["timezone"])
     filters = list(filters)
 
-    chip_truth = make_chips(seed, chips, nx, ny, sim, filters)
+    chip_truth = make_chips(seed, chips, nx, ny, sim, filters,
+                            extra_dead_columns=extra_dead_columns)
     schedule = _schedule(start, nights, filters, fields, dithers, biases, darks, flats,
                          zone)
     mjds = [e["mjd"] for e in schedule]
@@ -199,7 +217,7 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
     rows_out, raw_paths = [], []
     context = dict(seed=seed, camera=camera, chips=chip_truth, catalogue=catalogue,
                    fields={f[0]: f for f in field_list}, scale=scale, filters=filters,
-                   cosmic_rate=cosmic_rate)
+                   cosmic_rate=cosmic_rate, bias_data_offset=float(bias_data_offset))
     conditions = {n: _night_conditions(seed, n, filters) for n in range(nights)}
     for done, exposure in enumerate(schedule, 1):
         path = _exposure(out, exposure, conditions[exposure["night_index"]], context,
@@ -213,7 +231,8 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
         filters=filters, fields=fields, dithers=dithers, biases=biases, darks=darks,
         flats=flats,
         star_density=star_density, galaxy_density=galaxy_density,
-        cosmic_rate=cosmic_rate))
+        cosmic_rate=cosmic_rate, **_faults(bias_data_offset=float(bias_data_offset),
+                                           extra_dead_columns=extra_dead_columns)))
     reference_path = os.path.join(out, "reference", "reference.ecsv")
     _atomic(reference_path, lambda p: reference.write(p, format="ascii.ecsv"))
     if progress:
@@ -222,7 +241,14 @@ def simulate(out, *, nights=1, chips=4, size=(1024, 1024), seed=0, start="2024-0
                       nights=sorted({e["night"] for e in schedule}))
 
 
-def _checked(nights, chips, size, filters, fields, dithers, biases, darks, flats):
+def _faults(**faults):
+    """The faults simulated: those not 0, so that a healthy camera's parameters are as
+    they were before faults could be simulated."""
+    return {name: value for name, value in faults.items() if value}
+
+
+def _checked(nights, chips, size, filters, fields, dithers, biases, darks, flats, *,
+             bias_data_offset=0.0, extra_dead_columns=0):
     def whole(name, value, low, high):
         if not isinstance(value, (int, np.integer)) or not low <= value <= high:
             raise ValueError(f"{name} = {value!r}: give a whole number from {low} to {high}")
@@ -242,6 +268,11 @@ def _checked(nights, chips, size, filters, fields, dithers, biases, darks, flats
         raise ValueError(f"size = {nx}x{ny}: each side must be from 64 to 8192 pixels")
     if not filters:
         raise ValueError("filters: give at least one filter")
+    whole("extra_dead_columns", extra_dead_columns, 0, nx // 2)
+    if not isinstance(bias_data_offset, (int, float, np.number)) or not math.isfinite(
+            bias_data_offset):
+        raise ValueError(f"bias_data_offset = {bias_data_offset!r}: give a number of ADU "
+                         "(0 for a healthy camera)")
     return nx, ny
 
 
@@ -440,7 +471,8 @@ def _exposure(out, exposure, night, ctx, rows_out):
         cx, cy, ce = add_cosmics(gc, electrons, exptime, ctx["cosmic_rate"])
         cosmics.append(Table({"chip": [chip.name] * cx.size, "x": cx, "y": cy,
                               "electrons": ce}))
-        data = read_out(gc, electrons, chip, bias_offset)
+        data = read_out(gc, electrons, chip, bias_offset,
+                        data_offset=ctx["bias_data_offset"] if kind == "bias" else 0.0)
         header = fits.Header()
         header["EXTNAME"] = chip.name
         header["CCDNAME"] = chip.name

@@ -58,9 +58,14 @@ def grid(chips):
     return columns, math.ceil(chips / columns)
 
 
-def make_chips(seed, chips, nx, ny, sim, filters):
+def make_chips(seed, chips, nx, ny, sim, filters, *, extra_dead_columns=0):
     """The truth of ``chips`` detectors of ``nx`` by ``ny`` data pixels, drawn from the
-    ranges in the instrument file's ``simulation`` block."""
+    ranges in the instrument file's ``simulation`` block.
+
+    Every chip of a normal camera is healthy but the second, which has one dead column;
+    ``extra_dead_columns`` more on every chip make a damaged camera, whose flats quality
+    control should flag. They are drawn from a stream of their own, so that the rest of
+    the truth is the normal camera's."""
     columns, rows = grid(chips)
     gap = float(sim.get("gap", 40))
     radius = math.hypot(columns * (nx + gap), rows * (ny + gap)) / 2
@@ -97,8 +102,14 @@ def make_chips(seed, chips, nx, ny, sim, filters):
         cold_index = g.choice(npix, max(1, g.poisson(COLD_FRACTION * npix)), replace=False)
         cold.flat[cold_index] = True
         response.flat[cold_index] *= g.uniform(0.0, 0.6, cold_index.size)
+        dead = []
         if index == min(1, chips - 1):                             # one dead column
-            column = int(g.integers(nx // 8, nx - nx // 8))
+            dead.append(int(g.integers(nx // 8, nx - nx // 8)))
+        if extra_dead_columns:
+            healthy = np.setdiff1d(np.arange(nx // 8, nx - nx // 8), dead)
+            dead += rng(seed, "dead columns", index).choice(
+                healthy, extra_dead_columns, replace=False).tolist()
+        for column in dead:
             cold[:, column] = True
             response[:, column] = 0.0
             hot[:, column] = False

@@ -127,12 +127,15 @@ def add_cosmics(generator, image, exptime, rate):
     return unique % nx, unique // nx, total
 
 
-def read_out(generator, electrons, chip, bias_offset):
+def read_out(generator, electrons, chip, bias_offset, data_offset=0.0):
     """The raw uint16 image of a chip: the data (``electrons``, already with Poisson
     noise, clipped at full well) converted with the gain onto the bias, read noise
-    added, plus the overscan strip; clipped to 0..65535."""
+    added, plus the overscan strip; clipped to 0..65535. ``data_offset`` (ADU) is added
+    to the data area only: a bias the overscan does not follow."""
     ny, nx = electrons.shape
     raw = chip.bias + bias_offset
     raw = raw + generator.normal(0.0, chip.read_noise / chip.gain, raw.shape)
     raw[:, :nx] += np.minimum(electrons, chip.full_well) / chip.gain
+    if data_offset:
+        raw[:, :nx] += data_offset
     return np.clip(np.round(raw), 0, 65535).astype(np.uint16)

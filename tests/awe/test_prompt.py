@@ -41,7 +41,7 @@ def test_the_standard_prompt_greets_evaluates_completes_helps_and_plots(reduced_
     assert "dpu          serial" in greeting
 
     assert run_line(child, "CalibratedExposure.all().count()").split()[-1] == "4"
-    assert "Context(user=" in run_line(child, "context")
+    assert "<context: user " in run_line(child, "context")
 
     # Tab completes class names, persistent attributes and query methods.
     child.send("CalibratedExpo\t")

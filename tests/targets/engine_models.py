@@ -11,7 +11,8 @@ import time
 
 from persistence import DBObject, persistent
 from targets import (CalibrationTarget, DataObject, ProcessParameters, ProcessTarget,
-                     dependency)
+                     QualityFlag, dependency)
+from targets.quality import flags
 
 
 class ToySensor(DBObject):
@@ -30,6 +31,7 @@ class ToyExposure(DataObject):
 
 class ToyBiasParameters(ProcessParameters):
     clip = persistent("Clipping threshold [sigma]", float, 3.0)
+    max_level = persistent("verify(): highest level before it is flagged", float, 1e9)
 
 
 def _night_biases(selectors):
@@ -43,6 +45,8 @@ class ToyBias(CalibrationTarget):
     SELECTORS = ("chip", "time")
     Parameters = ToyBiasParameters
     filename_prefix = "Bias"
+
+    QUALITY_FLAGS = flags(QualityFlag(1, "level", "level above max_level"))
 
     chip = persistent("ToySensor", ToySensor, None)
     raw_biases = dependency("The night's bias frames", ToyExposure, many=True, query=_night_biases)
@@ -59,6 +63,10 @@ class ToyBias(CalibrationTarget):
         values = [float(frame.retrieve().read_text()) for frame in self.raw_biases]
         return write(workdir, {"level": sum(values) / len(values),
                                "clip": self.process_parameters.clip})
+
+    def verify(self, path):
+        level = json.loads(path.read_text())["level"]
+        self.quality_flags = self.flag_bits(level=level > self.process_parameters.max_level)
 
 
 class ToyReduced(ProcessTarget):

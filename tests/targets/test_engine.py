@@ -8,6 +8,7 @@ import dataserver
 import targets
 from targets import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE,
                      MakeError, MissingInputError)
+from targets.curation import set_valid
 from tests.targets.engine_models import ToySensor, ToyExposure, ToyBias, ToyReduced, ingest
 
 NIGHT = datetime.datetime(2024, 3, 17, 0, 0)
@@ -118,18 +119,16 @@ def test_unknown_parameter_is_refused_with_close_matches(night):
 def test_newest_valid_calibration_wins_and_invalidation_hands_back(night):
     old_reduced = ToyReduced.get(raw=night["science"])
     old_bias = old_reduced.bias
-    old_bias.is_valid = 0
-    old_bias.commit()
+    set_valid(old_bias, 0)
     plan = ToyReduced.plan(raw=night["science"])
     assert next(n for n in plan if n.cls is ToyBias).state == TO_BE_BUILT
     new_reduced = ToyReduced.get(raw=night["science"])
     new_bias = new_reduced.bias
     assert new_bias != old_bias
-    old_bias.is_valid = 1  # re-validated: both valid now, the newer one wins
-    old_bias.commit()
+    set_valid(old_bias, 1)  # re-validated: both valid now, the newer one wins
     assert ToyReduced.get(raw=night["science"]) == new_reduced
-    new_bias.is_valid = 0  # the newer one invalidated: the older one wins again,
-    new_bias.commit()      # and the product made with it is up to date again
+    set_valid(new_bias, 0)  # the newer one invalidated: the older one wins again,
+    # and the product made with it is up to date again
     plan = ToyReduced.plan(raw=night["science"])
     assert (plan.root.state, plan.root.product) == (UP_TO_DATE, old_reduced)
     assert ToyReduced.get(raw=night["science"]) == old_reduced
@@ -139,8 +138,7 @@ def test_newest_valid_calibration_wins_and_invalidation_hands_back(night):
 def test_invalidated_calibration_outdates_what_used_it(night):
     reduced = ToyReduced.get(raw=night["science"])
     used = reduced.bias
-    used.is_valid = 0
-    used.commit()
+    set_valid(used, 0)
     replacement = ToyBias.get(chip=night["chip"], time=NIGHT)
     plan = ToyReduced.plan(raw=night["science"])
     assert plan.root.state == OUTDATED
@@ -152,11 +150,9 @@ def test_invalidated_calibration_outdates_what_used_it(night):
 def test_newer_calibration_supersedes(night):
     reduced = ToyReduced.get(raw=night["science"])
     used = reduced.bias
-    used.is_valid = 0  # a newer bias is made while this one is invalid...
-    used.commit()
+    set_valid(used, 0)  # a newer bias is made while this one is invalid...
     newer = ToyBias.get(chip=night["chip"], time=NIGHT)
-    used.is_valid = 1  # ...and this one is valid again: both cover the night
-    used.commit()
+    set_valid(used, 1)  # ...and this one is valid again: both cover the night
     plan = ToyReduced.plan(raw=night["science"])
     assert plan.root.reasons == [
         f"bias: ToyBias {newer.object_id} now supersedes {used.object_id} "

@@ -6,6 +6,7 @@ import pytest
 
 import dataserver
 import targets
+from targets.curation import set_valid
 from tests.persistence.sql import statements
 from tests.targets.engine_models import ToySensor, ToyStack, ingest
 
@@ -56,8 +57,7 @@ def test_dependents_and_impact(survey):
     assert raw_bias.dependents() == [bias, *users, survey]
     assert bias.dependents() == [*users, survey]
     assert survey.dependents() == []
-    users[0].is_valid = 0
-    users[0].commit()
+    set_valid(users[0], 0)
     assert bias.impact() == [users[1], survey], "an invalid product cannot become outdated"
 
 
