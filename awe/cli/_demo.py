@@ -4,12 +4,14 @@ to source lists and the objects they make."""
 import dataclasses
 import datetime
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 import persistence
 import targets
+from targets.curation import awaiting_review, awaits_review
 from targets.simulator import simulate
 
 from ..config import awe_home, data_servers
@@ -69,7 +71,10 @@ def run_demo(*, chips=2, size=(1024, 1024), seed=1, nights=1, dask=None, progres
         exposures = [e for r in reports for e in r.exposures]
         source_lists = []
         for done, exposure in enumerate(exposures, 1):
-            source_lists.append(targets.SourceList.get(raw=exposure.raw, dpu=dpu))
+            if awaits_review(exposure):  # a person looks at it first
+                print(awaiting_review(exposure), file=sys.stderr)
+            else:
+                source_lists.append(targets.SourceList.get(raw=exposure.raw, dpu=dpu))
             if on_source_list is not None:
                 on_source_list(done, len(exposures))
     for source_list in sorted(source_lists, key=lambda s: (s.mjd, s.object_id)):
