@@ -58,13 +58,14 @@ def connect(database=None, *, context=None, settings=None):
 
 
 def register_single_user(db):
-    """The embedded default has one user: on first use they become the manager of their
-    project, so that every privileges level is theirs to use. A shared installation
-    registers its users with ``awe admin add-user`` instead."""
+    """The embedded default has one user, who manages every project they work in: so
+    that every privileges level is theirs to use. A shared installation registers its
+    users with ``awe admin add-user`` instead."""
     context = db.context
-    if context.user is None or len(persistence.User.all()) > 0:
+    if context.user is None or context.project in db.memberships():
         return
-    add_user(db, context.user, context.project, "manager")
+    if {user.name for user in persistence.User.all()} <= {context.user}:
+        add_user(db, context.user, context.project, "manager")
 
 
 def add_user(db, name, project, role, *, password=None):

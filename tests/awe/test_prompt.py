@@ -35,7 +35,7 @@ def test_the_standard_prompt_greets_evaluates_completes_helps_and_plots(reduced_
                                                                           tmp_path):
     child = start_prompt(reduced_home, tmp_path, AWE_PROMPT="python", AWE_PROJECT="KIDS")
     greeting = child.before
-    assert "user " in greeting and "project KIDS, privileges 1" in greeting
+    assert "user " in greeting and "project KIDS (manager), privileges 1" in greeting
     assert f"database     sqlite:///{reduced_home / 'awe.db'}" in greeting
     assert f"data server  {reduced_home / 'data'}" in greeting
     assert "dpu          serial" in greeting
