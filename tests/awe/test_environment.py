@@ -79,3 +79,30 @@ def test_a_bad_parameters_line_names_file_section_and_key(home, monkeypatch):
     monkeypatch.setenv("AWE_PARAMETERS", str(path))
     with pytest.raises(ValueError, match=r"custom.ini \[KIDS\] sigma_clip = 2.5: write"):
         config.project_parameters("KIDS")
+
+
+def test_awe_context_is_the_current_databases_and_switches_project(home, monkeypatch):
+    import persistence
+    monkeypatch.setenv("AWE_PARAMETERS", str(home / "parameters.ini"))
+    db = awe.connect(context=persistence.Context(user="alice", project="KIDS"))
+    try:
+        (home / "parameters.ini").write_text("[VIKING]\nToyBias.clip = 4.0\n")
+        assert (awe.context.user, awe.context.project) == ("alice", "KIDS")
+        assert awe.context.projects() == {"KIDS": "manager"}, "the embedded default's user"
+        awe.context.set_privileges(4)
+        awe.context.set_project("KIDS")
+        with pytest.raises(PermissionError, match="not a member of project 'VIKING'"):
+            awe.context.set_project("VIKING")
+        from awe.environment import add_user
+        add_user(db, "alice", "VIKING", "member")
+        awe.context.set_project("VIKING")
+        from tests.targets.engine_models import ToyBias
+        assert ToyBias.parameters_in_force().clip == 4.0, "the new project's parameters"
+        with pytest.raises(PermissionError, match="take a manager of it; alice is a member"):
+            awe.context.set_privileges(3)
+        awe.context.set_privileges(2)
+        assert db.context == persistence.Context(user="alice", project="VIKING", privileges=2)
+        assert "user alice, project VIKING (member), privileges 2" in repr(awe.context)
+    finally:
+        db.close()
+        targets.set_project_parameters({})
