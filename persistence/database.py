@@ -104,6 +104,8 @@ class Database:
         self._synced_version = None
         self._memberships = {}
         self._visible = {}
+        self.row_level_security = False
+        """Whether PostgreSQL filters this connection's rows (a user's own role)."""
         self._lock = threading.Lock()
         self._reading = threading.local()
         try:
@@ -141,6 +143,7 @@ class Database:
                 "SELECT tableowner FROM pg_tables WHERE tablename = 'dbobject' "
                 "AND schemaname = current_schema()) FROM pg_roles "
                 "WHERE rolname = current_user")).one()
+        self.row_level_security = not exempt
         if not exempt and self.context.user != role:
             self.context = Context(user=role, project=self.context.project,
                                    privileges=self.context.privileges)
@@ -164,7 +167,12 @@ class Database:
                                       connect_args={"timeout": 60})
             sa.event.listen(engine, "connect", _configure_sqlite)
             return engine
-        connect_args = {"connect_timeout": 10} if self.url.get_backend_name() == "postgresql" else {}
+        connect_args = {}
+        if self.url.get_backend_name() == "postgresql":
+            # JIT compiling pays only for long analytic scans; the polymorphic joins of
+            # ~40 tables, each with its row-level security policy, look costly to the
+            # planner and took seconds to compile for milliseconds of work.
+            connect_args = {"connect_timeout": 10, "options": "-c jit=off"}
         return sa.create_engine(self.url, echo=echo, connect_args=connect_args)
 
     def ensure_tables(self):

@@ -401,6 +401,14 @@ def test_the_python_layer_on_a_users_own_role_sees_the_same(pg_site):
         mine = ToySensor(name="vic-new")
         mine.commit()
         assert mine.owner == site.vic
+        with own.transaction() as conn:  # not by COPY, which row-level security refuses
+            persistence.insert_many(ToySensor, {"name": ["vic-a", "vic-b"]}, connection=conn)
+        assert sensor_names() == VISIBLE["vic"] | {"vic-new", "vic-a", "vic-b"}
+        reduced = ToyReduced.get(raw=site.science)  # the pipeline, as the role itself
+        set_valid(reduced.bias, 2, comment="mine to judge in MyDB")
+        publish(reduced, 2)
+        delete(ToyBias.get(chip=site.chip, time=NIGHT, pars={"clip": 1.0}))
+        assert [(o.owner, o.privileges) for o in ToyBias.all()] == [(site.vic, 2)]
     finally:
         own.close()
         persistence.database._current = db
