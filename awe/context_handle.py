@@ -64,8 +64,8 @@ class ContextHandle:
         """Give new products privileges ``level``: 1 MyDB, 2 the project, 3 every user,
         4 the world. Above 1 takes membership of the project, above 2 its manager."""
         if level not in PRIVILEGES:
-            raise ValueError(f"privileges are {'; '.join(f'{k} = {v}' for k, v in PRIVILEGES.items())}; "
-                             f"not {level!r}")
+            levels = "; ".join(f"{k} = {v}" for k, v in PRIVILEGES.items())
+            raise ValueError(f"privileges are {levels}; not {level!r}")
         needed = {2: "member", 3: "manager", 4: "manager"}.get(level)
         role = self._db.memberships().get(self.project)
         if needed and not role_at_least(role, needed):

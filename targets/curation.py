@@ -182,7 +182,8 @@ def publish(obj, privileges, *, comment=""):
     db = current_database()
     user = db.context.user
     if privileges not in PRIVILEGES:
-        raise ValueError(f"privileges are 1 to 4 ({'; '.join(f'{k} {v}' for k, v in PRIVILEGES.items())}), not {privileges!r}")
+        levels = "; ".join(f"{k} {v}" for k, v in PRIVILEGES.items())
+        raise ValueError(f"privileges are 1 to 4 ({levels}), not {privileges!r}")
     if privileges <= obj.privileges:
         raise ValueError(f"{describe(obj)} is already at privileges {obj.privileges}; "
                          "publishing only raises visibility")
@@ -232,10 +233,10 @@ def _parts(products):
     for cls in {type(p) for p in products}:
         for ref in getattr(cls, "part_references", list)():
             references[str(ref)] = ref
-    products = ProcessTarget._table
+    table = ProcessTarget._table
     return sa.union_all(
-        sa.select(products.c.process_parameters).where(products.c.object_id.in_(ids),
-                                                       products.c.process_parameters != None),  # noqa: E711
+        sa.select(table.c.process_parameters).where(table.c.object_id.in_(ids),
+                                                    table.c.process_parameters.isnot(None)),
         *[sa.select(ref.sql_column().table.c.object_id).where(ref.sql_column().in_(ids))
           for ref in references.values()])
 
