@@ -6,6 +6,7 @@ import dataclasses
 
 import persistence
 from persistence import PRIVILEGES
+from persistence.context import check_privileges
 from persistence.users import role_at_least
 
 __all__ = ["ContextHandle", "context"]
@@ -63,9 +64,7 @@ class ContextHandle:
     def set_privileges(self, level):
         """Give new products privileges ``level``: 1 MyDB, 2 the project, 3 every user,
         4 the world. Above 1 takes membership of the project, above 2 its manager."""
-        if level not in PRIVILEGES:
-            levels = "; ".join(f"{k} = {v}" for k, v in PRIVILEGES.items())
-            raise ValueError(f"privileges are {levels}; not {level!r}")
+        check_privileges(level)
         needed = {2: "member", 3: "manager", 4: "manager"}.get(level)
         role = self._db.memberships().get(self.project)
         if needed and not role_at_least(role, needed):

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from .attribute import REFERENCE, REFERENCE_LIST, SCALAR, SCALAR_LIST
 from .database import current_database
 from .dbobject import DBObject, registered_classes
-from .schema import BASE_TABLE
 from .errors import CommitError, ImmutableObjectError, UnknownAttributeError, first_line
 from .loading import class_chain
+from .schema import BASE_TABLE
 
 __all__ = ["delete_many", "insert_links", "insert_many", "update_many"]
 

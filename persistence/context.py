@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .schema import BASE_TABLE
 
-__all__ = ["PRIVILEGES", "Context", "visibility"]
+__all__ = ["PRIVILEGES", "Context", "check_privileges", "visibility"]
 
 #: The privileges levels: who may see an object.
 PRIVILEGES = {
@@ -49,9 +49,15 @@ class Context:
     """Who may see new objects, see `PRIVILEGES`."""
 
     def __post_init__(self):
-        if self.privileges not in PRIVILEGES:
-            levels = "; ".join(f"{k} = {v}" for k, v in PRIVILEGES.items())
-            raise ValueError(f"privileges must be one of {levels}; got {self.privileges!r}")
+        check_privileges(self.privileges)
+
+
+def check_privileges(level):
+    """Return ``level`` if it is one of `PRIVILEGES`; raise `ValueError` listing them."""
+    if level not in PRIVILEGES:
+        levels = "; ".join(f"{k} = {v}" for k, v in PRIVILEGES.items())
+        raise ValueError(f"privileges must be one of {levels}; got {level!r}")
+    return level
 
 
 def visibility(user, projects):
@@ -60,7 +66,7 @@ def visibility(user, projects):
     c = BASE_TABLE.c
     if user is None:
         return c.privileges == 4
-    if not projects:
-        return sa.or_(c.privileges >= 3, c.owner == user)
-    return sa.or_(c.privileges >= 3, c.owner == user,
-                  sa.and_(c.privileges == 2, c.project.in_(sorted(projects))))
+    conditions = [c.privileges >= 3, c.owner == user]
+    if projects:  # no empty IN (): it reads as a subquery in the statement
+        conditions.append(sa.and_(c.privileges == 2, c.project.in_(sorted(projects))))
+    return sa.or_(*conditions)

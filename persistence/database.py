@@ -5,6 +5,7 @@ persistent class and makes it the current database that classes and queries use.
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import threading
@@ -145,8 +146,7 @@ class Database:
                 "WHERE rolname = current_user")).one()
         self.row_level_security = not exempt
         if not exempt and self.context.user != role:
-            self.context = Context(user=role, project=self.context.project,
-                                   privileges=self.context.privileges)
+            self.context = dataclasses.replace(self.context, user=role)
 
     @property
     def dialect(self):

@@ -133,7 +133,6 @@ class RegriddedFrame(ProcessTarget):
     SELECTORS = ("raw", "ra", "dec", "scale", "nx", "ny")
     Parameters = RegriddedFrameParameters
     CODE_VERSION = "1"
-    QUALITY_FLAGS = flags()
     filename_prefix = "Regrid"
 
     exposure = dependency("The calibrated exposure", CalibratedExposure,

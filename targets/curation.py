@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import dataserver
 from persistence import (PRIVILEGES, DBObject, commit_changes, current_database,
                          delete_many, insert_many, persistent, registered_classes)
+from persistence.context import check_privileges
 from persistence.users import role_at_least
 
 from .dataobject import DataObject, data_client
@@ -181,9 +182,7 @@ def publish(obj, privileges, *, comment=""):
     """
     db = current_database()
     user = db.context.user
-    if privileges not in PRIVILEGES:
-        levels = "; ".join(f"{k} {v}" for k, v in PRIVILEGES.items())
-        raise ValueError(f"privileges are 1 to 4 ({levels}), not {privileges!r}")
+    check_privileges(privileges)
     if privileges <= obj.privileges:
         raise ValueError(f"{describe(obj)} is already at privileges {obj.privileges}; "
                          "publishing only raises visibility")

@@ -12,7 +12,6 @@ from persistence import persistent
 from .calibrated_exposure import CalibratedExposure
 from .dependency import dependency
 from .process import ProcessTarget
-from .quality import flags
 from .raw import RawScienceFrame
 
 __all__ = ["NightReport"]
@@ -40,7 +39,6 @@ class NightReport(ProcessTarget):
     """
 
     SELECTORS = ("instrument", "night")
-    QUALITY_FLAGS = flags()
     filename_suffix = ".ecsv"
 
     instrument = persistent("Name of the instrument", str, "")

@@ -11,6 +11,7 @@ from persistence import DBObject, persistent
 from .dataobject import DataObject
 from .dependency import Dependency
 from .parameters import ProcessParameters
+from .quality import NO_FLAGS, bit_names
 
 __all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction", "project_parameters",
            "set_project_parameters"]
@@ -65,7 +66,7 @@ class ProcessTarget(DataObject):
     reviewed_date = persistent("When a person last set is_valid (UTC); None if nobody "
                                "has: a product with quality flags is selected only after",
                                datetime.datetime, None, mutable="context.set_valid")
-    QUALITY_FLAGS = {}
+    QUALITY_FLAGS = NO_FLAGS
     """The quality flags `verify` may set: name -> `targets.QualityFlag`, declared with
     `targets.quality.flags`. Empty for a class that sets none."""
 
@@ -168,8 +169,6 @@ class ProcessTarget(DataObject):
     def flag_names(cls, bits):
         """The names of the quality flags set in ``bits``, in declaration order; a bit
         the class does not declare shows as ``'bit 8'``."""
-        from .quality import bit_names
-
         return bit_names(cls.QUALITY_FLAGS, bits)
 
     def quality_flag_names(self):

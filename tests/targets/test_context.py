@@ -411,7 +411,6 @@ def test_the_python_layer_on_a_users_own_role_sees_the_same(pg_site):
         assert [(o.owner, o.privileges) for o in ToyBias.all()] == [(site.vic, 2)]
     finally:
         own.close()
-        persistence.database._current = db
 
 
 def test_a_role_that_is_no_user_sees_the_world_only(pg_site):
