@@ -9,7 +9,42 @@ from persistence import PRIVILEGES
 from persistence.context import check_privileges
 from persistence.users import role_at_least
 
-__all__ = ["ContextHandle", "context"]
+__all__ = ["ContextHandle", "context", "switched"]
+
+
+def switched(db, context, *, project=None, privileges=None):
+    """``context`` (a `persistence.Context`) in another ``project`` and at other
+    ``privileges``, if its user may work there: the one check behind the prompt's
+    `ContextHandle.set_project` and `~ContextHandle.set_privileges` and the web's
+    context switch.
+
+    Raises
+    ------
+    PermissionError
+        Raised if the user is not a member of ``project``, or may not give new
+        products ``privileges`` in it (above 1 takes a member, above 2 a manager).
+    ValueError
+        Raised if ``privileges`` is not a level of `persistence.PRIVILEGES`.
+    """
+    memberships = db.memberships(context.user)
+    if project is not None and project not in memberships:
+        raise PermissionError(
+            f"{context.user} is not a member of project {project!r} (member of: "
+            f"{', '.join(memberships) or 'none'}); the installation's administrator "
+            f"adds members with: awe admin add-user {context.user} --project {project}")
+    project = context.project if project is None else project
+    level = context.privileges if privileges is None else check_privileges(privileges)
+    needed = {2: "member", 3: "manager", 4: "manager"}.get(level)
+    role = memberships.get(project)
+    if needed and not role_at_least(role, needed):
+        if privileges is None:  # a new project where the old level is not allowed
+            level = 2 if role_at_least(role, "member") else 1
+        else:
+            raise PermissionError(
+                f"privileges {level} ({PRIVILEGES[level]}) in project {project} take a "
+                f"{needed} of it; {context.user} is "
+                f"{'a ' + role if role else 'not a member'}")
+    return dataclasses.replace(context, project=project, privileges=level)
 
 
 class ContextHandle:
@@ -48,13 +83,7 @@ class ContextHandle:
     def set_project(self, name):
         """Work in project ``name``: new products belong to it. The user must be a
         member."""
-        if name not in self._db.memberships():
-            raise PermissionError(
-                f"{self.user} is not a member of project {name!r} (member of: "
-                f"{', '.join(self.projects()) or 'none'}); the installation's "
-                f"administrator adds members with: awe admin add-user {self.user} "
-                f"--project {name}")
-        self._replace(project=name)
+        self._db.context = switched(self._db, self._db.context, project=name)
         import targets
 
         from .config import profile, project_parameters
@@ -64,18 +93,7 @@ class ContextHandle:
     def set_privileges(self, level):
         """Give new products privileges ``level``: 1 MyDB, 2 the project, 3 every user,
         4 the world. Above 1 takes membership of the project, above 2 its manager."""
-        check_privileges(level)
-        needed = {2: "member", 3: "manager", 4: "manager"}.get(level)
-        role = self._db.memberships().get(self.project)
-        if needed and not role_at_least(role, needed):
-            raise PermissionError(f"privileges {level} ({PRIVILEGES[level]}) in project "
-                                  f"{self.project} take a {needed} of it; {self.user} is "
-                                  f"{'a ' + role if role else 'not a member'}")
-        self._replace(privileges=level)
-
-    def _replace(self, **changes):
-        db = self._db
-        db.context = dataclasses.replace(db.context, **changes)
+        self._db.context = switched(self._db, self._db.context, privileges=level)
 
     # -- what people do to products -----------------------------------------------
 

@@ -1,6 +1,7 @@
 """The user's entry point: connect to this environment's database and data servers, as
 the user and project the configuration names, and the DPU it chooses."""
 
+import contextlib
 import dataclasses
 import sys
 
@@ -10,7 +11,8 @@ import targets.curation
 
 from .config import data_client, profile, project_parameters
 
-__all__ = ["add_user", "connect", "context_of", "make_dpu", "register_single_user"]
+__all__ = ["acting_as", "add_user", "connect", "context_of", "make_dpu",
+           "register_single_user"]
 
 
 def connect(database=None, *, context=None, settings=None):
@@ -55,6 +57,24 @@ def connect(database=None, *, context=None, settings=None):
     targets.set_data_client(data_client(settings, targets.curation.product_file_patterns()))
     targets.set_project_parameters(project_parameters(db.context.project, settings))
     return db
+
+
+@contextlib.contextmanager
+def acting_as(context, settings=None):
+    """Work as ``context`` (a `persistence.Context`) inside the block, with its
+    project's process parameters, in this thread or task only: how the web server
+    serves each request, and runs each job, as its own user.
+
+    Raises
+    ------
+    ValueError
+        Raised if the project's parameters in the configuration are malformed.
+    """
+    settings = settings or profile()
+    parameters = project_parameters(context.project, settings)
+    with persistence.current_database().acting_as(context), \
+            targets.using_project_parameters(parameters):
+        yield context
 
 
 def register_single_user(db):

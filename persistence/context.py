@@ -47,6 +47,9 @@ class Context:
     """The project new objects belong to."""
     privileges: int = 1
     """Who may see new objects, see `PRIVILEGES`."""
+    everything: bool = False
+    """See every object, whoever may: for the installation's own services (the web's
+    job runner, which takes every user's jobs), never for a person."""
 
     def __post_init__(self):
         check_privileges(self.privileges)

@@ -25,7 +25,8 @@ from .lineage import Lineage, LineageEdge
 from .parameters import ProcessParameters
 from .plan import (MISSING_INPUT, NOT_CHECKED, OUTDATED, TO_BE_BUILT, UP_TO_DATE, Node,
                    Plan)
-from .process import CalibrationTarget, ProcessTarget, Reproduction, set_project_parameters
+from .process import (CalibrationTarget, ProcessTarget, Reproduction, set_project_parameters,
+                      using_project_parameters)
 from .quality import QualityFlag
 from .raw import (Chip, RawBiasFrame, RawDarkFrame, RawFlatFrame, RawFrame,  # noqa: I001
                   RawScienceFrame)
@@ -38,6 +39,8 @@ from .coadd import Coadd, RegriddedFrame
 from .source_list import CoaddSourceList, Source, SourceList
 from .object import Association, Object, ObjectPhotometry, associate
 from .curation import AuditRecord, PermissionDenied
+from .request import ProcessingRequest
+from .jobs import Job, JobCancelled, JobRunner, cancel_job, run_job, submit_job
 
 __all__ = [
     "Association",
@@ -54,6 +57,9 @@ __all__ = [
     "Dependency",
     "HotPixelMap",
     "IngestReport",
+    "Job",
+    "JobCancelled",
+    "JobRunner",
     "InstrumentError",
     "Lineage",
     "LineageEdge",
@@ -71,6 +77,7 @@ __all__ = [
     "ObjectPhotometry",
     "PhotometryError",
     "Plan",
+    "ProcessingRequest",
     "ProcessParameters",
     "ProcessTarget",
     "Progress",
@@ -90,10 +97,14 @@ __all__ = [
     "TargetError",
     "UP_TO_DATE",
     "associate",
+    "cancel_job",
     "data_client",
     "dependency",
     "global_filename",
     "ingest",
+    "run_job",
     "set_data_client",
     "set_project_parameters",
+    "submit_job",
+    "using_project_parameters",
 ]

@@ -14,7 +14,7 @@ from .errors import MissingInputError
 from .process import describe
 
 __all__ = ["MISSING_INPUT", "NOT_CHECKED", "OUTDATED", "TO_BE_BUILT", "UP_TO_DATE",
-           "Node", "Plan", "make_plan"]
+           "Node", "Plan", "make_plan", "plan_targets", "target_from_spec", "target_spec"]
 
 UP_TO_DATE = "up to date"
 OUTDATED = "outdated"
@@ -57,8 +57,10 @@ class Plan:
     ``str(plan)`` is a readable tree; `to_json` is the form for the web page.
     """
 
-    def __init__(self, graph, root):
+    def __init__(self, graph, root, roots=None):
         self.graph, self.root = graph, root
+        self.roots = list(roots) if roots is not None else [root]
+        """The targets asked for: the root alone, unless `plan_targets` planned several."""
 
     def __iter__(self):
         return iter(self.graph)
@@ -89,8 +91,9 @@ class Plan:
         return self.root.product
 
     def __str__(self):
-        lines = []
-        self._render(self.root, "", "", lines, set())
+        lines, seen = [], set()
+        for root in self.roots:
+            self._render(root, "", "", lines, seen)
         return "\n".join(lines)
 
     def _render(self, node, role, indent, lines, seen):
@@ -116,9 +119,11 @@ class Plan:
         ids = {node: i for i, node in enumerate(self.graph)}
         return {
             "root": ids[self.root],
+            "roots": [ids[root] for root in self.roots],
             "nodes": [{"id": ids[n], "class": n.cls.__name__,
                        "selectors": {k: _show(v) for k, v in n.selectors.items()},
                        "state": n.state, "reasons": list(n.reasons),
+                       "target": target_spec(n.cls, n.selectors),
                        "object_id": n.product.object_id if n.product is not None else None}
                       for n in self.graph],
             "edges": [{"from": ids[a], "to": ids[b], "role": d["role"]}
@@ -133,7 +138,14 @@ class Plan:
 
 
 def make_plan(cls, selectors, *, pars=None, depth=None):
-    """Plan ``cls`` for ``selectors``: see `ProcessTarget.plan`.
+    """Plan ``cls`` for ``selectors``: see `ProcessTarget.plan`."""
+    return plan_targets([(cls, selectors)], pars=pars, depth=depth)
+
+
+def plan_targets(requested, *, pars=None, depth=None):
+    """Plan several targets at once: ``requested`` is a list of ``(cls, selectors)``
+    (selectors checked), ``pars`` applies to each of them. Targets they share (the
+    calibrations of a night, say) are one node; `Plan.roots` are the requested ones.
 
     The graph is expanded level by level; each level asks the database once per class
     and dependency role, and the candidates of all nodes of a class come from one
@@ -143,13 +155,16 @@ def make_plan(cls, selectors, *, pars=None, depth=None):
     again, is paused; every question is asked on one connection and sees the same state
     of the database.
     """
+    if not requested:
+        raise ValueError("nothing to plan: no targets were asked for")
     with collector_paused(), current_database().reading():
         planner = _Planner(depth)
-        root = planner.expand(cls, selectors, pars)
+        roots = list(dict.fromkeys(planner.expand(cls, selectors, pars)
+                                   for cls, selectors in requested))
         planner.find_candidates()
         for node in reversed(list(nx.topological_sort(planner.graph))):
             planner.judge(node)
-    return Plan(planner.graph, root)
+    return Plan(planner.graph, roots[0], roots)
 
 
 def recheck(plan, node):
@@ -368,3 +383,62 @@ def _show(value):
     if isinstance(value, DBObject):
         return getattr(value, "name", None) or describe(value)
     return str(value)
+
+
+def target_spec(cls, selectors):
+    """A target as JSON-ready data, ``{"class": "MasterBias", "selectors": {"chip":
+    {"id": 12}, "time": {"time": "2024-03-11T20:00:00"}}}``: how a web page names a
+    node to make and a job records what it was asked for. `target_from_spec` reverses it."""
+    return {"class": cls.__name__,
+            "selectors": {name: _spec_value(value) for name, value in selectors.items()}}
+
+
+def target_from_spec(spec):
+    """``(cls, selectors)`` from a `target_spec`, the objects loaded by id.
+
+    Raises
+    ------
+    ValueError
+        Raised if the spec names no target class, an object that does not exist (or
+        that the context's user may not see), or is malformed.
+    """
+    from persistence import ObjectNotFoundError, QueryError, registered_class
+
+    from .process import ProcessTarget
+
+    try:
+        cls = registered_class(str(spec["class"]))
+        raw = dict(spec.get("selectors") or {})
+    except (KeyError, TypeError, ValueError, QueryError) as err:
+        raise ValueError(f"{spec!r:.200} is not a target: give its class and selectors "
+                         f"({err})") from None
+    if not (isinstance(cls, type) and issubclass(cls, ProcessTarget)):
+        raise ValueError(f"{cls.__name__} is not a target that can be made")
+    selectors = {}
+    for name, value in raw.items():
+        try:
+            if isinstance(value, dict) and set(value) == {"id"}:
+                object_id = int(value["id"])
+                if not 0 < object_id < 2 ** 63:
+                    raise ValueError(f"{object_id} is not an object id")
+                selectors[name] = DBObject.load(object_id)
+            elif isinstance(value, dict) and set(value) == {"time"}:
+                selectors[name] = datetime.datetime.fromisoformat(str(value["time"]))
+            elif value is None or isinstance(value, (str, int, float, bool)):
+                selectors[name] = value
+            else:
+                raise ValueError(f"{value!r:.80} is not a selector value")
+        except (ObjectNotFoundError, ValueError, TypeError) as err:
+            raise ValueError(f"{cls.__name__} selector {name}: {err}") from None
+    try:
+        return cls, cls.check_selectors(selectors)
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+
+
+def _spec_value(value):
+    if isinstance(value, DBObject):
+        return {"id": value.object_id}
+    if isinstance(value, datetime.datetime):
+        return {"time": value.isoformat()}
+    return value

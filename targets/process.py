@@ -1,5 +1,7 @@
 """ProcessTarget: a data product that knows how to make itself, and calibrations."""
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime
 import tempfile
@@ -14,10 +16,12 @@ from .parameters import ProcessParameters
 from .quality import NO_FLAGS, bit_names
 
 __all__ = ["CalibrationTarget", "ProcessTarget", "Reproduction", "project_parameters",
-           "set_project_parameters"]
+           "set_project_parameters", "using_project_parameters"]
 
 
 _project_parameters = {}
+_acting_parameters = contextvars.ContextVar("project_parameters", default=None)
+"""The parameters `using_project_parameters` put in force in this thread or task."""
 
 
 def set_project_parameters(parameters):
@@ -32,10 +36,24 @@ def set_project_parameters(parameters):
     _project_parameters = {name: dict(values) for name, values in (parameters or {}).items()}
 
 
+@contextlib.contextmanager
+def using_project_parameters(parameters):
+    """Put a project's process parameters (as for `set_project_parameters`) in force
+    inside the block, in this thread or task only: a server works for several
+    projects at once."""
+    token = _acting_parameters.set(
+        {name: dict(values) for name, values in (parameters or {}).items()})
+    try:
+        yield
+    finally:
+        _acting_parameters.reset(token)
+
+
 def project_parameters(name):
     """The project's overrides of the process parameters of ``name`` (a target class
     name, or ``"Object"`` for the association): ``{parameter: value}``."""
-    return dict(_project_parameters.get(name, {}))
+    acting = _acting_parameters.get()
+    return dict((_project_parameters if acting is None else acting).get(name, {}))
 
 
 class ProcessTarget(DataObject):

@@ -484,7 +484,8 @@ def admin_group():
               help="member sees the project's data; calibrator also sets validity; "
                    "manager also publishes beyond the project.")
 @click.option("--password", is_flag=True,
-              help="Ask for the password the user logs in with (PostgreSQL).")
+              help="Ask for the password the user logs in with: to the web pages, and "
+                   "on PostgreSQL to the database (AWE_PASSWORD gives it without asking).")
 @click.pass_context
 def add_user_command(ctx, name, project, role, password):
     """Register user NAME as a ROLE of PROJECT; run again to change the role.
@@ -496,18 +497,49 @@ def add_user_command(ctx, name, project, role, password):
     Example:
         awe admin add-user alice --project KIDS --role calibrator
     """
-    secret = (click.prompt(f"password for {name}", hide_input=True,
-                           confirmation_prompt=True) if password else None)
+    secret = None
+    if password:
+        secret = os.environ.get("AWE_PASSWORD") or click.prompt(
+            f"password for {name}", hide_input=True, confirmation_prompt=True)
     with _user_errors(ctx):
         import awe
         from awe.environment import add_user
 
         db = awe.connect()
         add_user(db, name, project, role, password=secret)
-    click.echo(f"{name} is a {role} of {project}")
+        if secret is not None:
+            from awe.web.accounts import set_password
+
+            set_password(db, name, secret)
+    click.echo(f"{name} is a {role} of {project}"
+               + (" (web password set)" if secret is not None else ""))
     if db.dialect == "postgresql":
         url = db.url.set(username=name, password=None).render_as_string(hide_password=True)
         click.echo(f"{name} connects as: {url.replace('+psycopg2', '')}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.pass_context
+def web(ctx, host, port, log_level):
+    """Serve the web pages and their JSON API until interrupted: target processing
+    with its job queue (the jobs run in this server, on the configured DPU), object
+    pages, calibration timelines, trends and a cone search.
+
+    Users log in with the password awe admin add-user --password gave them; without
+    logging in, only world-visible (privileges 4) data is shown.
+
+    \b
+    Example:
+        awe web --host 127.0.0.1 --port 8080
+    """
+    with _user_errors(ctx):
+        from ..web import serve as serve_web
+
+        serve_web(host, port, log_level=log_level)
 
 
 @main.group(name="dataserver")
