@@ -111,6 +111,10 @@ class ProcessingRequest:
             raise ValueError("an Object request needs a radius (degrees) around ra, dec")
         if self.target == "Coadd" and not self.filter:
             raise ValueError("a Coadd request needs a filter")
+        try:
+            self.cls.Parameters.in_force(self.pars)
+        except (AttributeError, TypeError) as err:  # an unknown name, a wrong type
+            raise ValueError(f"process parameters of {self.target}: {err}") from None
 
     @property
     def cls(self):
