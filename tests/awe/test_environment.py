@@ -96,6 +96,7 @@ def test_awe_context_is_the_current_databases_and_switches_project(home, monkeyp
         from awe.environment import add_user
         add_user(db, "alice", "VIKING", "member")
         awe.context.set_project("VIKING")
+        assert awe.context.privileges == 2, "privileges 4 lowered to what a member may use"
         from tests.targets.engine_models import ToyBias
         assert ToyBias.parameters_in_force().clip == 4.0, "the new project's parameters"
         with pytest.raises(PermissionError, match="take a manager of it; alice is a member"):

@@ -75,3 +75,31 @@ def test_reading_asks_every_question_on_one_connection(db):
     if db.dialect == "postgresql":
         assert seen_inside == ["ccd50"], "one repeatable-read snapshot"
     assert sorted(c.name for c in Ccd.all()) == ["ccd50", "ccd51"]
+
+
+def test_acting_as_sets_the_context_for_this_thread_only(db):
+    import threading
+
+    from tests.persistence.models import Ccd as Chip
+
+    db.context = persistence.Context(user="owner", project="default", privileges=1)
+    Chip(name="owners").commit()
+    alice = persistence.Context(user="alice", project="KIDS", privileges=1)
+    seen = {}
+
+    def other_thread():
+        seen["context"] = db.context
+        seen["chips"] = [c.name for c in Chip.all()]
+
+    with db.acting_as(alice):
+        assert db.context == alice
+        assert list(Chip.all()) == [], "alice does not see the owner's MyDB"
+        Chip(name="alices").commit()
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert [c.owner for c in Chip.all()] == ["alice"]
+    assert seen == {"context": db.context, "chips": ["owners"]}
+    assert [c.name for c in Chip.all()] == ["owners"]
+    with db.acting_as(persistence.Context(user="anyone", everything=True)):
+        assert sorted(c.name for c in Chip.all()) == ["alices", "owners"]
