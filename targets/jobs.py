@@ -149,6 +149,7 @@ def run_job(job, dpu=None):
         request = job.processing_request()
         dpu = dpu or SerialDPU()
         if request.target == "Object" and request.only is None:
+            dpu.progress = Progress()  # the job counts source lists, not each one's plan
             products = _get_objects(request, dpu, progress)
         else:
             dpu.progress = progress
@@ -194,14 +195,15 @@ class JobRunner:
     acting_as : callable
         Given a job's `persistence.Context`, a context manager that puts it (and its
         project's process parameters) in force: `awe.environment.acting_as`.
-    make_dpu : callable, optional
-        Returns the DPU to run a job on (default: a `SerialDPU` per job).
+    dpu : DPU, optional
+        Where every job's products are made (default: a `SerialDPU`); kept for the
+        runner's life, so that a Dask cluster starts once, and closed by `stop`.
     poll : `float`
         Seconds between looks at the queue when it is empty.
     """
 
-    def __init__(self, acting_as, make_dpu=None, poll=1.0):
-        self.acting_as, self.make_dpu, self.poll = acting_as, make_dpu, poll
+    def __init__(self, acting_as, dpu=None, poll=1.0):
+        self.acting_as, self.dpu, self.poll = acting_as, dpu or SerialDPU(), poll
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -219,11 +221,12 @@ class JobRunner:
         self._wake.set()
 
     def stop(self, timeout=None):
-        """Stop after the job running now, if any."""
+        """Stop after the job running now, if any, and close the DPU."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.dpu.close()
 
     def _requeue_interrupted(self):
         with _all_jobs():
@@ -247,12 +250,7 @@ class JobRunner:
             owner = Context(user=job.owner, project=job.project,
                             privileges=job.product_privileges)
             with self.acting_as(owner):
-                dpu = self.make_dpu() if self.make_dpu else None
-                try:
-                    run_job(job, dpu)
-                finally:
-                    if dpu is not None:
-                        dpu.close()
+                run_job(job, self.dpu)
 
     def _next(self):
         """The oldest queued job, marked running (under a lock: one runner takes it)."""

@@ -66,7 +66,7 @@ def create_app(settings=None, *, database_url=None, run_jobs=True):
         runner = None
         if run_jobs:
             runner = targets.JobRunner(lambda context: acting_as(context, settings),
-                                       make_dpu=lambda: make_dpu(settings=settings))
+                                       dpu=make_dpu(settings=settings))
             runner.start()
         app.state.db, app.state.runner = db, runner
         try:

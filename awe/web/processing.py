@@ -309,6 +309,11 @@ async def process_form(request: Request):
 
 
 def _process_form(request, form):
+    project = form.get("project")
+    if project and project != persistence.current_database().context.project:
+        context = switch_context(request, _db(), project=project)  # the form's project
+        with _db().acting_as(context):
+            return _process_form(request, form)
     who = Viewer(request)
     page = dict(classes=target_classes(), choices=_choices(), form=form, states=STATES,
                 counts=None, roots=None)
