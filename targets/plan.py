@@ -431,9 +431,17 @@ def target_from_spec(spec):
         except (ObjectNotFoundError, ValueError, TypeError) as err:
             raise ValueError(f"{cls.__name__} selector {name}: {err}") from None
     try:
-        return cls, cls.check_selectors(selectors)
-    except TypeError as err:
+        selectors = cls.check_selectors(selectors)
+        properties = cls.get_persistent_properties()
+        for name, value in selectors.items():
+            if name in properties:
+                selectors[name] = properties[name].validate(value)
+            elif name == "time" and not isinstance(value, datetime.datetime):
+                raise TypeError(f"{cls.__name__} selector time must be a date-time, "
+                                f"e.g. {{'time': '2024-03-11T20:00:00'}}, not {value!r:.40}")
+    except TypeError as err:  # wrong selectors, or a value of the wrong type
         raise ValueError(str(err)) from None
+    return cls, selectors
 
 
 def _spec_value(value):

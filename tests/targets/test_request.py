@@ -115,6 +115,10 @@ def test_a_request_survives_json_and_its_ticked_nodes_name_targets(night):
     ({"class": "MasterBias", "selectors": {"time": {"time": "2024-03-12"}}},
      "missing: chip"),
     ("MasterBias", "not a target"),
+    ({"class": "MasterBias", "selectors": {"chip": 5, "time": {"time": "2024-03-12"}}},
+     r"chip \(The chip\) expects Chip, got int 5"),
+    ({"class": "MasterBias", "selectors": {"chip": None, "time": "yesterday"}},
+     "time must be a date-time"),
 ])
 def test_bad_target_specs_fails(store, spec, message):
     with pytest.raises(ValueError, match=message):
