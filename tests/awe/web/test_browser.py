@@ -38,6 +38,11 @@ SECOND = 1000  # Playwright's timeouts are in milliseconds
 JOB_TIMEOUT = 180 * SECOND
 """How long a job making one calibrated exposure may take to be done."""
 
+COPIES = Path(os.environ["AWE_SCREENSHOTS"]).resolve() if os.environ.get("AWE_SCREENSHOTS") \
+    else None
+"""Where screenshots are copied to, read at import: the tests' session keeps every
+AWE_* variable of the caller's out of their environment."""
+
 
 # -- the browser -------------------------------------------------------------------
 
@@ -123,8 +128,7 @@ class Screenshots:
     def __init__(self, base, backend):
         self.directory = base / backend
         self.directory.mkdir(parents=True, exist_ok=True)
-        copy = os.environ.get("AWE_SCREENSHOTS")
-        self.copies = Path(copy) / backend if copy else None
+        self.copies = COPIES / backend if COPIES is not None else None
 
     def copy(self, path):
         if self.copies is not None:
@@ -154,9 +158,7 @@ class _Reporting:
         report.sections.append((f"awe web log {pages.log} (its end)", text))
 
     def pytest_terminal_summary(self, terminalreporter):
-        places = [str(self.base)]
-        if os.environ.get("AWE_SCREENSHOTS"):
-            places.append(str(Path(os.environ["AWE_SCREENSHOTS"]).resolve()))
+        places = [str(self.base)] + ([str(COPIES)] if COPIES is not None else [])
         terminalreporter.write_line(f"screenshots of the web pages: {' and '.join(places)}")
 
 
