@@ -331,14 +331,23 @@ def _target_changes(product, role, used, children):
     for i, (old_id, child) in enumerate(zip(used, children)):
         if child.needs_making:
             verb = "is outdated" if child.state == OUTDATED else "is to be made"
-            reasons.append(f"{role}: {child.label()} {verb}")
+            old = _used(product, role, i)
+            was = (f" ({describe(old)}, which it used, was invalidated)"
+                   if old_id != getattr(child.product, "object_id", None)
+                   and old.is_valid == 0 else "")
+            reasons.append(f"{role}: {child.label()} {verb}{was}")
         elif child.product is not None and old_id != child.product.object_id:
-            old = getattr(product, role)
-            old = old[i] if isinstance(old, (list, tuple)) else old
+            old = _used(product, role, i)
             why = (f"{describe(old)} was invalidated" if old.is_valid == 0
                    else f"newer, valid, covers {_covers(child)}")
             reasons.append(f"{role}: {describe(child.product)} now supersedes {old_id} ({why})")
     return reasons
+
+
+def _used(product, role, i):
+    """The ``i``-th object ``product`` used in ``role`` (loaded with its neighbours')."""
+    used = getattr(product, role)
+    return used[i] if isinstance(used, (list, tuple)) else used
 
 
 def _input_changes(role, used_ids, now, name):

@@ -7,11 +7,12 @@ import secrets
 from pathlib import Path
 
 import fastapi
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 import persistence
@@ -127,7 +128,7 @@ def error_response(request, status, message):
         return JSONResponse({"error": _STATUS_NAMES.get(status, "error"),
                              "message": message}, status_code=status)
     return templates.TemplateResponse(request, "error.html", {
-        "viewer": Viewer(request), "status": status, "message": message},
+        "viewer": Viewer(request), "status": status, "error": message},
         status_code=status)
 
 
@@ -135,7 +136,7 @@ _STATUS_NAMES = {400: "bad request", 401: "not logged in", 403: "forbidden",
                  404: "not found", 409: "conflict", 422: "invalid input"}
 
 
-async def _http_error(request: Request, err: HTTPException):
+async def _http_error(request: Request, err: StarletteHTTPException):
     response = error_response(request, err.status_code, str(err.detail))
     for name, value in (err.headers or {}).items():
         response.headers[name] = value
@@ -151,7 +152,7 @@ async def _validation_error(request: Request, err: RequestValidationError):
 def _status_of(err):
     if isinstance(err, PermissionError):
         return 403
-    if isinstance(err, LookupError):
+    if isinstance(err, persistence.ObjectNotFoundError):
         return 404
     return 400
 
@@ -162,10 +163,10 @@ async def _user_error(request: Request, err: Exception):
 
 
 _ERROR_HANDLERS = [
-    (HTTPException, _http_error),
+    (StarletteHTTPException, _http_error),  # FastAPI's HTTPException and the router's 404
     (RequestValidationError, _validation_error),
     (PermissionError, _user_error),
-    (LookupError, _user_error),
+    (persistence.ObjectNotFoundError, _user_error),
     (ValueError, _user_error),
     (targets.TargetError, _user_error),
 ]

@@ -147,6 +147,18 @@ def test_invalidated_calibration_outdates_what_used_it(night):
         f"(ToyBias {used.object_id} was invalidated)"]
 
 
+def test_invalidated_calibration_without_replacement_is_named(night):
+    reduced = ToyReduced.get(raw=night["science"])
+    used = reduced.bias
+    set_valid(used, 0)
+    plan = ToyReduced.plan(raw=night["science"])
+    assert plan.root.state == OUTDATED
+    bias = next(n for n in plan if n.cls is ToyBias)
+    assert plan.root.reasons == [
+        f"bias: {bias.label()} is to be made (ToyBias {used.object_id}, which it used, "
+        "was invalidated)"]
+
+
 def test_newer_calibration_supersedes(night):
     reduced = ToyReduced.get(raw=night["science"])
     used = reduced.bias

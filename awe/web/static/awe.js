@@ -52,6 +52,7 @@ async function followJobs() {
       bar.value = job.done;
       row.querySelector(".count").textContent = `${job.done}/${job.total}`;
       row.querySelector(".current").textContent = job.current;
+      row.querySelector(".started").textContent = job.started || "";
       row.querySelector(".finished").textContent = job.finished || "";
     }
   };

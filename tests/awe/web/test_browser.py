@@ -328,7 +328,8 @@ def test_calibrator_invalidates_a_master_flat_and_what_used_it_is_outdated(
         # targets/plan.py: the flat now to be made (no other valid one), or another
         # one superseding the invalidated flat.
         expect(exposure.locator(":scope > ul.reasons > li").filter(has_text=re.compile(
-            rf"^flat: (MasterFlat\(chip={chip}, .*filter={filter_}\) is to be made"
+            rf"^flat: (MasterFlat\(chip={chip}, .*filter={filter_}\) is to be made "
+            rf"\(MasterFlat {flat}, which it used, was invalidated\)"
             rf"|.* now supersedes {flat} \(MasterFlat {flat} was invalidated\))$"))
         ).to_have_count(1)
         flat_node = exposure.locator(":scope > details.node").filter(
