@@ -3,11 +3,10 @@ looking at what is in the database."""
 
 import datetime
 
-import numpy as np
-
 import persistence
 
 from ..environment import connect
+from ..preview import preview_png
 
 __all__ = ["load_object", "preview_png", "query_table", "show_lines", "votable_ready"]
 
@@ -60,38 +59,6 @@ def _shown(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     return repr(value)
-
-
-def preview_png(obj, path):
-    """Write a preview of ``obj``'s image to ``path`` (PNG): its first image HDU, on a
-    zscale stretch, with its class, id and file in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from astropy.io import fits
-    from astropy.visualization import ImageNormalize, ZScaleInterval
-
-    if not getattr(obj, "filename", None):
-        raise ValueError(f"{type(obj).__name__} {obj.object_id} has no file to preview")
-    with fits.open(obj.retrieve()) as hdus:
-        image = next((h.data for h in hdus if h.is_image and h.data is not None
-                      and h.data.ndim == 2), None)
-        if image is None:
-            raise ValueError(f"{type(obj).__name__} {obj.object_id}'s file {obj.filename} "
-                             "holds no image to preview (a table? try awe query)")
-        image = np.asarray(image, dtype=float)
-    figure, axes = plt.subplots(figsize=(7, 7 * min(image.shape[0] / image.shape[1], 2)))
-    shown = axes.imshow(image, origin="lower", cmap="gray", interpolation="nearest",
-                        norm=ImageNormalize(image[np.isfinite(image)],
-                                            interval=ZScaleInterval()))
-    figure.colorbar(shown, ax=axes, shrink=0.8)
-    axes.set_title(f"{type(obj).__name__} {obj.object_id}\n{obj.filename}", fontsize=9)
-    axes.set_xlabel("x [pixel]")
-    axes.set_ylabel("y [pixel]")
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return path
 
 
 def query_table(expression, columns=()):
