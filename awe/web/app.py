@@ -52,7 +52,7 @@ def create_app(settings=None, *, database_url=None, run_jobs=True):
     >>> import uvicorn
     >>> uvicorn.run(create_app(), host="127.0.0.1", port=8080)  # doctest: +SKIP
     """
-    from . import objects, processing, trend, vo
+    from . import calts, objects, processing, trend, vo
 
     settings = settings or profile()
 
@@ -83,7 +83,7 @@ def create_app(settings=None, *, database_url=None, run_jobs=True):
                     "control and cone search of an AWE installation. Calls that change "
                     "something need a session (POST /login) and its CSRF token in the "
                     "X-CSRF-Token header (GET /api/context gives it).")
-    for module in (processing, objects, trend, vo):
+    for module in (processing, objects, calts, trend, vo):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(ActingMiddleware, settings=settings)

@@ -8,14 +8,6 @@ table of its sources (downloadable as CSV, FITS and VOTable), and for an `Object
 light curve. A calibrator sees forms to set the validity and the validity window;
 each shows what the change would outdate before anything changes (a second POST with
 ``confirm=1`` changes it, through `targets.curation`).
-
-``/calts`` draws the validity windows of one calibration type and chip over the
-nights (Astro-WISE's CalTS): which product covers which night. A product is
-*eclipsed* on a night when a newer valid one of the same filter, made with the same
-process parameters, covers that night too: `get()` selects the newer one there,
-whereas a newer product made with other parameters replaces nothing. Cells of the
-product selected now, with the parameters in force in the user's project, are marked
-``selected``.
 """
 
 import datetime
@@ -33,7 +25,6 @@ import persistence
 import targets
 from persistence.attribute import REFERENCE
 from targets import curation
-from targets.instruments import night_of, night_window
 from targets.lineage import LineageEdge, impact
 from targets.process import describe
 from targets.source_list import SOURCE_COLUMNS
@@ -43,7 +34,7 @@ from ..config import profile
 from .processing import render
 from .session import Viewer, require_csrf, viewer
 
-__all__ = ["CALIBRATION_TYPES", "PAGE_ROWS", "router", "timeline", "window_impact"]
+__all__ = ["PAGE_ROWS", "router", "window_impact"]
 
 router = APIRouter()
 
@@ -53,12 +44,6 @@ PAGE_ROWS = 100
 HIDDEN_CLASSES = frozenset({"Credential"})
 """Classes whose objects have no page, even for their owner (password hashes)."""
 VALIDITY = {0: "invalid (never selected)", 1: "valid", 2: "proposed for promotion"}
-CALIBRATION_TYPES = ("MasterBias", "HotPixelMap", "MasterFlat", "ColdPixelMap")
-"""The calibrations `/calts` draws."""
-MAX_NIGHTS = 400
-"""Most nights (columns) a timeline shows."""
-FIRST_NIGHT, LAST_NIGHT = datetime.date(1800, 1, 1), datetime.date(2999, 12, 31)
-"""The nights a timeline may be asked to show."""
 MAX_LINKS = 50
 """Most objects of a list of references a page links to."""
 MAX_COMMENT = 2000
@@ -194,12 +179,12 @@ def _shown(value):
     if isinstance(value, (list, tuple)):
         if value and isinstance(value[0], persistence.DBObject):
             return "", [ref(v) for v in value[:MAX_LINKS]], max(len(value) - MAX_LINKS, 0)
-        text = ", ".join(_scalar(v) for v in value)
+        text = ", ".join(scalar(v) for v in value)
         return (f"[{text[:300]}…]" if len(text) > 300 else f"[{text}]"), [], 0
-    return _scalar(value), [], 0
+    return scalar(value), [], 0
 
 
-def _scalar(value):
+def scalar(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -236,9 +221,9 @@ def parameter_rows(obj):
     in_force = {}
     if isinstance(obj, targets.ProcessTarget):
         in_force = type(obj).parameters_in_force().as_dict()
-    return [{"name": name, "value": json_value(value), "text": _scalar(value),
+    return [{"name": name, "value": json_value(value), "text": scalar(value),
              "doc": properties[name].doc, "in_force": json_value(in_force.get(name, value)),
-             "in_force_text": _scalar(in_force.get(name, value)),
+             "in_force_text": scalar(in_force.get(name, value)),
              "differs": name in in_force and in_force[name] != value}
             for name, value in pars.as_dict().items()]
 
@@ -517,7 +502,7 @@ def _window_fields(obj):
     """A calibration's window as the page shows it, and as its form's datetime-local
     inputs (UTC) take it."""
     times = {"start": obj.timestamp_start, "end": obj.timestamp_end}
-    return {"window_text": {k: _scalar(t) if t else "—" for k, t in times.items()},
+    return {"window_text": {k: scalar(t) if t else "—" for k, t in times.items()},
             "window_inputs": {k: t.strftime("%Y-%m-%dT%H:%M:%S") if t else ""
                               for k, t in times.items()}}
 
@@ -770,122 +755,3 @@ def set_window(body: WindowIn, object_id: int = OBJECT_ID, who: Viewer = Depends
                          f"{body.start.isoformat()} to {body.end.isoformat()}")
     curation.set_validity_window(obj, start, end, comment=body.comment)
     return object_out(obj, who)
-
-
-# -- the calibration timeline ---------------------------------------------------------
-
-def timeline(cls, chip, filter_="", first=None, last=None):
-    """The validity windows of the ``cls`` products of ``chip`` (a chip name) and
-    ``filter_`` (every filter if empty) over the nights they span.
-
-    Returns
-    -------
-    nights : `list` of `datetime.date`
-        The nights shown (local date at the start of each, at the chip's observatory).
-    rows : `list` of `dict`
-        One per product, oldest window first: the product, its window, validity,
-        parameters, whether it is ``eclipsed`` (on every night it covers) or
-        ``invalid``, and per night a cell (None where it does not cover the night).
-    note : `str`
-        Said when the span was cut to `MAX_NIGHTS`.
-    """
-    query = cls.chip.name == chip
-    has_filter = "filter" in cls.get_persistent_properties()
-    if has_filter and filter_:
-        query = query & (cls.filter == filter_)
-    products = [p for p in query.order_by("timestamp_start")
-                if p.timestamp_start is not None and p.timestamp_end is not None
-                and p.timestamp_start < p.timestamp_end]
-    if not products:
-        return [], [], ""
-    zone = products[0].chip.tzinfo()
-    starts = [night_of(p.timestamp_start, zone) for p in products]
-    ends = [night_of(p.timestamp_end - datetime.timedelta(microseconds=1), zone)
-            for p in products]
-    note = ""
-    first = first or min(starts)
-    last = last or max(ends)
-    if (last - first).days >= MAX_NIGHTS:
-        if first == min(starts):
-            first = last - datetime.timedelta(days=MAX_NIGHTS - 1)
-        else:
-            last = first + datetime.timedelta(days=MAX_NIGHTS - 1)
-        note = (f"showing {MAX_NIGHTS} nights, {first} to {last}: choose the first and "
-                "last night to see others")
-    nights = [first + datetime.timedelta(days=k) for k in range((last - first).days + 1)]
-    windows = [night_window(n, zone) for n in nights]
-    in_force = cls.parameters_in_force().as_dict()
-    pars = {p: p.process_parameters.as_dict() if p.process_parameters else {}
-            for p in products}
-    # Products compete for a night only with those of the same filter and parameters.
-    key = {p: (getattr(p, "filter", ""), tuple(sorted(pars[p].items()))) for p in products}
-    covered = {}     # product -> [night index]
-    newest = {}      # (night index, key) -> newest usable product covering it
-    for product, start, end in zip(products, starts, ends):
-        lo, hi = max((start - first).days, 0), min((end - first).days, len(nights) - 1)
-        covered[product] = list(range(lo, hi + 1))
-        if product.is_valid != 0 and not curation.awaits_review(product):
-            for k in covered[product]:
-                best = newest.get((k, key[product]))
-                if best is None or best.object_id < product.object_id:
-                    newest[(k, key[product])] = product
-    rows = []
-    shown = (p for p in products if covered[p])  # those with a window in the span
-    for product in sorted(shown, key=lambda p: (getattr(p, "filter", ""),
-                                                p.timestamp_start, p.object_id)):
-        cells = [None] * len(nights)
-        eclipsed_on = []
-        for k in covered[product]:
-            night_start, night_end = windows[k]
-            winner = newest.get((k, key[product]))
-            eclipsed = winner is not None and winner.object_id > product.object_id
-            eclipsed_on.append(eclipsed)
-            cells[k] = {
-                "partial": product.timestamp_start > night_start
-                or product.timestamp_end < night_end,
-                "eclipsed": eclipsed,
-                "selected": winner is product and pars[product] == in_force,
-                "by": winner.object_id if eclipsed else None}
-        rows.append({
-            "ref": ref(product), "filter": getattr(product, "filter", ""),
-            "start": f"{product.timestamp_start:%Y-%m-%d %H:%M}",
-            "end": f"{product.timestamp_end:%Y-%m-%d %H:%M}",
-            "is_valid": product.is_valid, "invalid": product.is_valid == 0,
-            "awaiting": curation.awaits_review(product),
-            "eclipsed": bool(eclipsed_on) and all(eclipsed_on) and product.is_valid != 0,
-            "parameters": ", ".join(f"{k}={_scalar(v)}" for k, v in pars[product].items()),
-            "other_parameters": pars[product] != in_force, "cells": cells})
-    return nights, rows, note
-
-
-@router.get("/calts", include_in_schema=False)
-def calts_page(request: Request,
-               type: Literal[CALIBRATION_TYPES] = "MasterBias",  # noqa: A002
-               chip: str = Query("", max_length=100),
-               filter: str = Query("", max_length=20),  # noqa: A002
-               first_night: Optional[datetime.date] = None,
-               last_night: Optional[datetime.date] = None,
-               who: Viewer = Depends(viewer)):
-    """The calibration timeline of one type and chip (and filter)."""
-    chip, filter = clean_text(chip, "chip", 100), clean_text(filter, "filter", 20)
-    for night in (first_night, last_night):
-        if night is not None and not FIRST_NIGHT <= night <= LAST_NIGHT:
-            raise ValueError(f"the night {night} is not between {FIRST_NIGHT} and "
-                             f"{LAST_NIGHT}")
-    if first_night and last_night and not first_night <= last_night:
-        raise ValueError(f"the first night {first_night} is after the last {last_night}")
-    if first_night and last_night and (last_night - first_night).days >= MAX_NIGHTS:
-        raise ValueError(f"a timeline shows at most {MAX_NIGHTS} nights; choose a "
-                         "shorter span")
-    chips = sorted(set(targets.Chip.all().columns("name")["name"].tolist()))
-    chip = chip or (chips[0] if chips else "")
-    cls = persistence.registered_class(type)
-    has_filter = "filter" in cls.get_persistent_properties()
-    filters = sorted(f for f in set(targets.RawFlatFrame.all().columns("filter")["filter"]
-                                    .tolist()) if f)
-    nights, rows, note = timeline(cls, chip, filter if has_filter else "",
-                                  first_night, last_night)
-    return render(request, "calts.html", who, types=CALIBRATION_TYPES, type=type,
-                  chips=chips, chip=chip, filters=filters, filter=filter,
-                  has_filter=has_filter, nights=nights, rows=rows, note=note,
-                  first_night=first_night or "", last_night=last_night or "")

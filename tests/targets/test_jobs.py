@@ -37,7 +37,7 @@ def test_a_job_runs_as_its_owner_and_records_its_products(kids):
     assert isinstance(bias, MasterBias) and bias.chip.name == "ccd1"
     assert (bias.owner, bias.project, bias.privileges) == ("alice", "KIDS", 2)
     assert (again.done, again.total) == (1, 1)
-    assert f"made MasterBias(chip=ccd1" in again.log and again.started <= again.finished
+    assert "made MasterBias(chip=ccd1" in again.log and again.started <= again.finished
 
 
 def test_a_failed_job_says_what_failed_and_makes_nothing(kids, simulated_night):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from targets import UP_TO_DATE, ProcessingRequest
-from targets.calibration import MasterBias, MasterFlat
+from targets.calibration import MasterBias
 from targets.calibrated_exposure import CalibratedExposure
 from targets.ingest import ingest
 from targets.plan import target_from_spec, target_spec
