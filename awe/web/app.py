@@ -69,7 +69,7 @@ def create_app(settings=None, *, database_url=None, run_jobs=True):
             runner = targets.JobRunner(lambda context: acting_as(context, settings),
                                        dpu=make_dpu(settings=settings))
             runner.start()
-        app.state.db, app.state.runner = db, runner
+        app.state.db, app.state.runner, app.state.settings = db, runner, settings
         try:
             yield
         finally:

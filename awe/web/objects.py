@@ -30,7 +30,6 @@ from targets.process import describe
 from targets.source_list import SOURCE_COLUMNS
 
 from .. import preview
-from ..config import profile
 from .processing import render
 from .session import Viewer, require_csrf, viewer
 
@@ -545,14 +544,14 @@ _CHANGED = {"validity": "Validity changed: the audit trail below records it.",
             responses={200: {"content": {"image/png": {}},
                              "description": "The PNG (one pixel per image pixel, binned "
                                             "beyond 1024)"}})
-def preview_image(object_id: int = OBJECT_ID,
+def preview_image(request: Request, object_id: int = OBJECT_ID,
                   mask: bool = Query(False, description="Overlay the mask's bits")):
     """A zscale preview of the object's image (products and raw frames), with the
     bits of its mask coloured on request. Cached: a product's file never changes."""
     obj = load(object_id)
     if not preview.has_image(obj):
         raise HTTPException(404, f"{describe(obj)} has no image to preview")
-    path = preview.cached_preview(obj, profile()["cache_dir"], mask=mask)
+    path = preview.cached_preview(obj, request.app.state.settings["cache_dir"], mask=mask)
     return FileResponse(path, media_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
 
