@@ -159,8 +159,7 @@ def plan_targets(requested, *, pars=None, depth=None):
         raise ValueError("nothing to plan: no targets were asked for")
     with collector_paused(), current_database().reading():
         planner = _Planner(depth)
-        roots = list(dict.fromkeys(planner.expand(cls, selectors, pars)
-                                   for cls, selectors in requested))
+        roots = planner.expand([(cls, selectors, pars) for cls, selectors in requested])
         planner.find_candidates()
         for node in reversed(list(nx.topological_sort(planner.graph))):
             planner.judge(node)
@@ -185,10 +184,13 @@ class _Planner:
         self.level = {}
         self.candidates = {}
 
-    def expand(self, cls, selectors, pars):
-        """Add the nodes of the request, level by level; return the root."""
-        root, _ = self._node(cls, selectors, pars, 0)
-        frontier = [root]
+    def expand(self, requested):
+        """Add the nodes of the requested ``(cls, selectors, pars)``, all together level
+        by level (each level's inputs are selected with one statement per class and
+        role, whatever the number of targets); return the roots, without repeats."""
+        roots = list(dict.fromkeys(self._node(cls, selectors, pars, 0)[0]
+                                   for cls, selectors, pars in requested))
+        frontier = list(roots)
         while frontier:
             upcoming = []
             for cls, nodes in _by_class(n for n in frontier if not self._beyond(n)).items():
@@ -205,7 +207,7 @@ class _Planner:
                             if new:
                                 upcoming.append(child)
             frontier = upcoming
-        return root
+        return roots
 
     def _node(self, cls, selectors, pars, level):
         key = (cls, _key(cls.identity(selectors)), _key(pars or {}))

@@ -92,7 +92,29 @@ def create_app(settings=None, *, database_url=None, run_jobs=True):
                        same_site="lax", https_only=False)
     for error, handler in _ERROR_HANDLERS:
         app.add_exception_handler(error, handler)
+    app.openapi = _documenting_errors(app.openapi)
     return app
+
+
+ERROR_SCHEMA = {
+    "title": "Error", "type": "object", "required": ["error", "message"],
+    "properties": {"error": {"type": "string", "description": "What kind: not found, ..."},
+                   "message": {"type": "string",
+                               "description": "What was wrong, and what to do"}}}
+"""Every error of the API, invalid input (422) included."""
+
+
+def _documenting_errors(build):
+    """The OpenAPI document with the app's error shape where FastAPI documents its own
+    for invalid input (``HTTPValidationError``), which `_validation_error` replaces."""
+    def openapi():
+        document = build()
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = ERROR_SCHEMA
+            schemas.pop("ValidationError", None)
+        return document
+    return openapi
 
 
 def serve(host="127.0.0.1", port=8080, *, settings=None, log_level="info"):

@@ -9,7 +9,7 @@ marked ``selected``.
 """
 
 import datetime
-from typing import Literal, Optional
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -118,16 +118,28 @@ def timeline(cls, chip, filter_="", first=None, last=None):
     return nights, rows, note
 
 
+def _night(text):
+    """A night asked for (``'2024-03-11'``), or None for an empty field."""
+    if not text.strip():
+        return None
+    try:
+        return datetime.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"night {text!r} is not a date such as 2024-03-11") from None
+
+
 @router.get("/calts", include_in_schema=False)
 def calts_page(request: Request,
                type: Literal[CALIBRATION_TYPES] = "MasterBias",  # noqa: A002
                chip: str = Query("", max_length=100),
                filter: str = Query("", max_length=20),  # noqa: A002
-               first_night: Optional[datetime.date] = None,
-               last_night: Optional[datetime.date] = None,
+               first_night: str = Query("", max_length=10, description="YYYY-MM-DD"),
+               last_night: str = Query("", max_length=10, description="YYYY-MM-DD"),
                who: Viewer = Depends(viewer)):
-    """The calibration timeline of one type and chip (and filter)."""
+    """The calibration timeline of one type and chip (and filter); empty nights (as
+    the form sends them) are the span of the products."""
     chip, filter = clean_text(chip, "chip", 100), clean_text(filter, "filter", 20)
+    first_night, last_night = _night(first_night), _night(last_night)
     for night in (first_night, last_night):
         if night is not None and not FIRST_NIGHT <= night <= LAST_NIGHT:
             raise ValueError(f"the night {night} is not between {FIRST_NIGHT} and "

@@ -340,7 +340,8 @@ def list_targets():
     return target_classes()
 
 
-@router.post("/api/plan", response_model=PlanOut, tags=["processing"])
+@router.post("/api/plan", response_model=PlanOut, tags=["processing"],
+             dependencies=[Depends(require_csrf)])
 def plan_request(body: RequestIn):
     """The plan of a request, without making anything: every node's state and
     reasons, with counts per state."""

@@ -130,6 +130,12 @@ def log_in(client, user, password=PASSWORD):
     return context["csrf_token"]
 
 
+def api_plan(client, **request):
+    """``POST /api/plan`` with ``request`` and the session's CSRF token."""
+    token = client.get("/api/context").json()["csrf_token"]
+    return client.post("/api/plan", json=request, headers={"X-CSRF-Token": token})
+
+
 @pytest.fixture
 def app_client(site, monkeypatch):
     """An in-process client of the site's app, not logged in (jobs run in it)."""

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.awe.web.conftest import log_in
+from tests.awe.web.conftest import api_plan, log_in
 from tests.awe.web.test_security import database_state
 
 MAX_EXAMPLES = 40
@@ -310,14 +310,11 @@ def test_fuzzed_api_answers_without_server_errors(fuzzer):
     assert all(sent[op.label] for op in found), sent  # (one case, if it takes nothing)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "awe.web.app answers invalid input with 422 {'error', 'message'} while the OpenAPI "
-    "document, as FastAPI writes it, promises HTTPValidationError {'detail': [...]}"))
 def test_documented_422_is_what_the_app_answers(site, monkeypatch):
     with site.client(monkeypatch, run_jobs=False) as client:
         document = client.get("/openapi.json").json()
         promised = document["paths"]["/api/plan"]["post"]["responses"]["422"]
-        response = client.post("/api/plan", json={"target": "no such class"})
+        response = api_plan(client, target="no such class")
     assert response.status_code == 422
     reference = promised["content"]["application/json"]["schema"]["$ref"]
     required = document["components"]["schemas"][reference.rsplit("/", 1)[1]]

@@ -22,7 +22,7 @@ from awe.config import profile
 from awe.environment import acting_as
 from targets.lineage import dependents, impact
 from targets.source_list import SOURCE_COLUMNS
-from tests.awe.web.conftest import USERS, log_in
+from tests.awe.web.conftest import USERS, api_plan, log_in
 
 
 # -- reading pages ----------------------------------------------------------------------
@@ -373,8 +373,7 @@ def validity_form(page):
 
 
 def plan_reasons(client, target, chip, filter_):
-    response = client.post("/api/plan", json={"target": target, "chip": chip,
-                                              "filter": filter_})
+    response = api_plan(client, target=target, chip=chip, filter=filter_)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.awe.web.conftest import log_in
+from tests.awe.web.conftest import api_plan, log_in
 
 
 def row_of(site, object_id):
@@ -37,8 +37,8 @@ def wait_for_job(client, job_id, timeout=600):
 def test_plan_of_what_the_site_reduced_is_up_to_date(site, app_client):
     log_in(app_client, "alice")
     facts = site.facts
-    response = app_client.post("/api/plan", json={
-        "target": "SourceList", "ra": facts["ra"], "dec": facts["dec"], "radius": 0.02})
+    response = api_plan(app_client, target="SourceList", ra=facts["ra"], dec=facts["dec"],
+                        radius=0.02)
     assert response.status_code == 200, response.text
     plan = response.json()
     assert plan["counts"]["up to date"] == len(plan["nodes"]) > 0
@@ -55,10 +55,9 @@ def test_the_form_shows_the_plan_tree_with_counts_and_states(site, app_client):
         "first_night": site.facts["night"], "last_night": site.facts["night"]})
     assert page.status_code == 200
     counts = dict(re.findall(r'data-state="([^"]+)">[^:]+: <b>(\d+)</b>', page.text))
-    plan = app_client.post("/api/plan", json={
-        "target": "CalibratedExposure", "instrument": "SIMCAM", "chip": "ccd1",
-        "filter": site.facts["filter"], "first_night": site.facts["night"],
-        "last_night": site.facts["night"]}).json()
+    plan = api_plan(app_client, target="CalibratedExposure", instrument="SIMCAM",
+                    chip="ccd1", filter=site.facts["filter"],
+                    first_night=site.facts["night"], last_night=site.facts["night"]).json()
     assert {k: int(v) for k, v in counts.items()} == plan["counts"]
     assert counts["up to date"] != "0"
     assert page.text.count('class="node ') >= len(plan["roots"])
@@ -71,10 +70,9 @@ def test_a_bad_selection_is_explained_on_the_form(site, app_client):
         "csrf_token": token, "action": "query", "target": "MasterBias", "chip": "ccd9"})
     assert page.status_code == 200
     assert "no raw data matches MasterBias(chip=ccd9)" in page.text
-    api = app_client.post("/api/plan", json={"target": "MasterBias", "chip": "ccd9"})
+    api = api_plan(app_client, target="MasterBias", chip="ccd9")
     assert api.status_code == 400 and "Widen the selection" in api.json()["message"]
-    bad = app_client.post("/api/plan", json={"target": "MasterFlat",
-                                              "pars": {"sigma_clip": 1}})
+    bad = api_plan(app_client, target="MasterFlat", pars={"sigma_clip": 1})
     assert bad.status_code == 400 and "did you mean sigma" in bad.json()["message"]
 
 
@@ -99,7 +97,7 @@ def test_a_job_runs_as_its_owner_and_the_queue_shows_it(site, app_client, monkey
 
 def test_ticked_nodes_alone_are_processed(site, app_client):
     token = log_in(app_client, "alice")
-    plan = app_client.post("/api/plan", json={"target": "HotPixelMap"}).json()
+    plan = api_plan(app_client, target="HotPixelMap").json()
     node = next(n for n in plan["nodes"] if n["class"] == "HotPixelMap")
     page = app_client.post("/process", data={
         "csrf_token": token, "action": "process-ticked", "target": "HotPixelMap",
@@ -156,6 +154,6 @@ def test_anonymous_may_look_but_not_process(site, app_client):
     response = app_client.post("/api/jobs", headers={"X-CSRF-Token": token},
                                json={"target": "MasterBias"})
     assert response.status_code == 401
-    plan = app_client.post("/api/plan", json={"target": "MasterBias"})
+    plan = api_plan(app_client, target="MasterBias")
     assert plan.status_code == 400 and "no raw data matches" in plan.json()["message"], \
         "anonymous sees none of the KIDS raw data"

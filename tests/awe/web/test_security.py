@@ -65,12 +65,6 @@ their forms without ``confirm`` (a page asking to confirm, nothing changes) and 
 their JSON API (which changes at once); bob, who may judge nothing here, posts
 everything to them."""
 
-NO_CSRF_NEEDED = {("POST", "/api/plan"): (
-    "POST /api/plan changes nothing (it plans, as the session's user) and does not "
-    "ask for the CSRF token: the issue says every POST must")}
-"""Non-GET routes known to go without the CSRF token, with why: each is a strict
-xfail of `test_posts_the_issue_lists_need_the_csrf_token`, so a fix is noticed."""
-
 NEEDS_LOGIN = [("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/jobs/{job_id}"),
                ("POST", "/api/jobs/{job_id}/cancel"), ("POST", "/api/context"),
                ("POST", "/api/objects/{object_id}/validity"),
@@ -254,7 +248,7 @@ def test_every_post_refuses_a_request_without_the_csrf_token(site, app_client, b
                                                            alice_job):
     """Anonymous or logged in, a POST without the token, or with another session's,
     is refused (403) and changes nothing; a form's field counts as the header."""
-    posts = [p for p in _posts(app_client) if p not in NO_CSRF_NEEDED]
+    posts = _posts(app_client)
     assert ("POST", "/login") in posts and ("POST", "/api/jobs") in posts
     bob = browser("bob")
     wrong = []
@@ -276,15 +270,6 @@ def test_every_post_refuses_a_request_without_the_csrf_token(site, app_client, b
     assert not wrong, "\n".join(wrong)
     alice = browser("alice")
     assert alice.get(f"/api/jobs/{alice_job}").json()["state"] == "queued"
-
-
-@pytest.mark.parametrize("method, path", sorted(NO_CSRF_NEEDED))
-def test_posts_the_issue_lists_need_the_csrf_token(method, path, request, browser,
-                                                   app_client):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=NO_CSRF_NEEDED[method, path]))
-    route = next(r for m, p, r in app_routes(app_client.app) if (m, p) == (method, path))
-    response = browser("alice").request(method, path, csrf=False, json=example_body(route))
-    assert response.status_code == 403, response.text[:200]
 
 
 def test_api_calls_that_need_a_user_answer_401_without_a_session(site, browser,
@@ -662,12 +647,6 @@ def _requests(site, app_client, alice, job_id):
             yield "path", method, path, {name: None}
 
 
-BROKEN_GET_FORMS = {("GET", "/calts"): (
-    "the /calts form as rendered sends first_night= and last_night= (empty date "
-    "inputs), which awe.web.calts.calts_page answers with 422 'Input should be a "
-    "valid date or datetime, input is too short' (Optional[date] = None takes no '')")}
-"""GET forms of the pages that fail as they are shown, with why."""
-
 
 def _get_forms(site, app_client, browser, alice_job):
     alice = browser("alice")
@@ -683,19 +662,8 @@ def test_get_forms_work_as_shown(site, app_client, browser, alice_job):
     alice, forms = _get_forms(site, app_client, browser, alice_job)
     assert ("GET", "/trend") in forms
     for (method, action), fields in sorted(forms.items()):
-        if (method, action) not in BROKEN_GET_FORMS:
-            response = alice.get(action, params={k: v or "" for k, v in fields.items()})
-            assert response.status_code in (200, 400), (action, fields, response.text[:300])
-
-
-@pytest.mark.parametrize("method, action", sorted(BROKEN_GET_FORMS))
-def test_get_forms_known_to_fail_as_shown(method, action, request, site, app_client,
-                                          browser, alice_job):
-    request.applymarker(pytest.mark.xfail(strict=True,
-                                          reason=BROKEN_GET_FORMS[method, action]))
-    alice, forms = _get_forms(site, app_client, browser, alice_job)
-    response = alice.get(action, params={k: v or "" for k, v in forms[method, action].items()})
-    assert response.status_code in (200, 400), response.text[:300]
+        response = alice.get(action, params={k: v or "" for k, v in fields.items()})
+        assert response.status_code in (200, 400), (action, fields, response.text[:300])
 
 
 def _baseline(names):
