@@ -42,7 +42,7 @@ PAGE_ROWS = 100
 """Sources per page of a source list's table."""
 HIDDEN_CLASSES = frozenset({"Credential"})
 """Classes whose objects have no page, even for their owner (password hashes)."""
-VALIDITY = {0: "invalid (never selected)", 1: "valid", 2: "proposed for promotion"}
+VALIDITY = {0: "invalid, never selected", 1: "valid", 2: "proposed for promotion"}
 MAX_LINKS = 50
 """Most objects of a list of references a page links to."""
 MAX_COMMENT = 2000

@@ -403,7 +403,9 @@ def jobs_page(request: Request, submitted: int = None, who: Viewer = Depends(vie
 @router.get("/jobs/{job_id}", include_in_schema=False)
 def job_page(request: Request, job_id: int = JOB_ID,
              who: Viewer = Depends(viewer)):
-    return render(request, "job.html", who, job=job_out(_job(job_id, who)))
+    job = _job(job_id, who)
+    return render(request, "job.html", who, job=job_out(job),
+                  products=[targets.process.describe(p) for p in job.products])
 
 
 @router.post("/jobs/{job_id}/cancel", include_in_schema=False,

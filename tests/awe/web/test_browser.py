@@ -271,7 +271,8 @@ def test_log_in_query_the_plan_process_and_follow_the_job(site, pages):
     pages.shoot("04-job")
 
     # The product's page, with its preview loaded.
-    product = int(products.first.inner_text())
+    expect(products.first).to_have_text(re.compile(r"^CalibratedExposure \d+$"))
+    product = int(products.first.get_attribute("href").rsplit("/", 1)[1])
     products.first.click()
     page.wait_for_url(re.compile(rf"/objects/{product}$"))
     expect(page.locator("h1")).to_contain_text("CalibratedExposure")
