@@ -504,12 +504,13 @@ def add_user_command(ctx, name, project, role, password):
     with _user_errors(ctx):
         import awe
         from awe.environment import add_user
+        from awe.web.accounts import checked_password, set_password
 
+        if secret is not None:
+            checked_password(name, secret)  # before anything is made
         db = awe.connect()
         add_user(db, name, project, role, password=secret)
         if secret is not None:
-            from awe.web.accounts import set_password
-
             set_password(db, name, secret)
     click.echo(f"{name} is a {role} of {project}"
                + (" (web password set)" if secret is not None else ""))

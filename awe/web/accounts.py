@@ -9,7 +9,10 @@ import argon2
 import persistence
 from persistence import DBObject, persistent
 
-__all__ = ["Credential", "check_password", "set_password"]
+__all__ = ["MIN_LENGTH", "Credential", "check_password", "checked_password", "set_password"]
+
+MIN_LENGTH = 8
+"""The shortest password accepted [characters]."""
 
 _hasher = argon2.PasswordHasher()
 """Argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile)."""
@@ -27,16 +30,29 @@ class Credential(DBObject):
                                mutable=True)
 
 
+def checked_password(name, password):
+    """Return ``password`` if it may be ``name``'s.
+
+    Raises
+    ------
+    ValueError
+        Raised if it is shorter than `MIN_LENGTH`.
+    """
+    if len(password) < MIN_LENGTH:
+        raise ValueError(f"the password of {name} must have at least {MIN_LENGTH} "
+                         "characters; nothing was changed")
+    return password
+
+
 def set_password(db, name, password):
     """Set the web password of user ``name`` (replacing an earlier one).
 
     Raises
     ------
     ValueError
-        Raised if the password is shorter than 8 characters.
+        Raised if the password is too short (`checked_password`).
     """
-    if len(password) < 8:
-        raise ValueError(f"the password of {name} must have at least 8 characters")
+    checked_password(name, password)
     with db.acting_as(persistence.Context(user=name, project="default", privileges=1)):
         found = (Credential.user == name).first()
         if found is None:

@@ -32,13 +32,37 @@ def test_add_user_then_work_as_them_in_their_project(tmp_path):
     assert "awe admin add-user bea --project VIKING" in refused.stderr
 
 
+def test_a_short_password_is_refused_before_anything_is_made_fails(tmp_path):
+    home = tmp_path / "home"
+    refused = run(home, "admin", "add-user", "bea", "--project", "KIDS", "--password",
+                  input="short\nshort\n")
+    assert refused.returncode == 1
+    assert "the password of bea must have at least 8 characters" in refused.stderr
+    listed = run(home, "-c", "print(sorted(u.name for u in User.all()))")
+    assert "bea" not in listed.stdout
+
+
+def test_a_web_password_is_set_and_checked(tmp_path):
+    home = tmp_path / "home"
+    added = run(home, "admin", "add-user", "bea", "--project", "KIDS", "--password",
+                AWE_PASSWORD="a long enough one")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "bea is a member of KIDS (web password set)"
+    code = ("from awe.web.accounts import check_password as c; "
+            "print(c(db, 'bea', 'a long enough one'), c(db, 'bea', 'wrong one!'), "
+            "c(db, 'nobody', 'a long enough one'))")
+    checked = run(home, "-c", code)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.split() == ["True", "False", "False"]
+
+
 def test_add_user_on_postgresql_makes_a_role_with_a_password(tmp_path, postgresql_url):
     home = tmp_path / "home"
     name = f"pat_{uuid.uuid4().hex[:6]}"
     engine = sa.create_engine(sa.make_url(postgresql_url).set(drivername="postgresql+psycopg2"))
     try:
         added = run(home, "admin", "add-user", name, "--project", "KIDS", "--password",
-                    input="s3cret\ns3cret\n", AWE_DATABASE_URL=postgresql_url)
+                    input="s3cret-pat\ns3cret-pat\n", AWE_DATABASE_URL=postgresql_url)
         assert added.returncode == 0, added.stderr
         assert f"{name} connects as: postgresql://{name}@" in added.stdout
         with engine.connect() as conn:
