@@ -26,6 +26,8 @@ JOB_STATES = ("queued", "running", "cancelling", "cancelled", "done", "failed")
 cancelled."""
 
 _FINISHED = ("cancelled", "done", "failed")
+_QUEUE_LOCK = "awe-job-queue"
+"""The database lock under which a job changes from queued to anything else."""
 
 
 class JobCancelled(TargetError):
@@ -83,16 +85,23 @@ def submit_job(request):
 
 def cancel_job(job):
     """Ask ``job`` to stop: a queued job is cancelled at once, a running one after the
-    product it is making."""
-    if job.state == "queued":
-        job.state, job.finished = "cancelled", _now()
-        job.note(f"cancelled by {current_database().context.user} before it started")
-    elif job.state == "running":
-        job.state = "cancelling"
-        job.note(f"cancel asked by {current_database().context.user}")
-    else:
-        return
-    job.commit()
+    product it is making (its runner notes it in the log, which it alone writes then)."""
+    with current_database().named_lock(_QUEUE_LOCK):  # not while a runner takes it
+        state = _state_of(job)
+        if state == "queued":
+            job.state, job.finished = "cancelled", _now()
+            job.note(f"cancelled by {current_database().context.user} before it started")
+        elif state == "running":
+            job.state = "cancelling"
+        else:
+            return
+        job.commit()
+
+
+def _state_of(job):
+    """The job's state in the database now (a runner may have changed it)."""
+    found = (Job.object_id == job.object_id).columns("state")["state"]
+    return found[0] if len(found) else None
 
 
 class _JobProgress(Progress):
@@ -126,8 +135,7 @@ class _JobProgress(Progress):
         self.job.commit()
 
     def check_cancelled(self):
-        state = (Job.object_id == self.job.object_id).columns("state")["state"]
-        if len(state) and state[0] == "cancelling":
+        if _state_of(self.job) == "cancelling":
             raise JobCancelled(f"job {self.job.object_id} was cancelled")
 
 
@@ -162,7 +170,7 @@ def run_job(job, dpu=None):
         job.note(f"done: {len(products)} products up to date")
     except JobCancelled:
         job.state = "cancelled"
-        job.note("cancelled; what was made is kept")
+        job.note("cancelled on request; what was made is kept")
     except Exception as err:  # recorded for the user: the job page shows it
         job.state = "failed"
         job.error = f"{type(err).__name__}: {err}"
@@ -255,7 +263,7 @@ class JobRunner:
     def _next(self):
         """The oldest queued job, marked running (under a lock: one runner takes it)."""
         db = current_database()
-        with db.named_lock("awe-job-queue"), _all_jobs():
+        with db.named_lock(_QUEUE_LOCK), _all_jobs():
             job = (Job.state == "queued").first()
             if job is not None:
                 job.state = "running"
