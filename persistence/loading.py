@@ -30,6 +30,10 @@ __all__ = ["IN_LIST_MAX", "Group", "PolymorphicSelect", "execute"]
 #: Groups up to this size name their members' ids; larger ones repeat their query.
 IN_LIST_MAX = 500
 
+#: SQLite joins at most 64 tables in one statement: a polymorphic select that would join
+#: more first asks which classes its rows have, and joins only their tables.
+SQLITE_MAX_JOINED_TABLES = 60
+
 _cache = {}
 
 
@@ -89,9 +93,11 @@ class PolymorphicSelect:
     outer-joined, so each row carries every column its actual class needs.
     """
 
-    def __init__(self, cls):
+    def __init__(self, cls, classes=None):
         self.cls = cls
-        subclasses = [c for c in registered_classes() if issubclass(c, cls) and c is not cls]
+        subclasses = [c for c in registered_classes() if issubclass(c, cls) and c is not cls
+                      and (classes is None or c in classes)]
+        self.table_count = len(class_chain(cls)) + len(subclasses)
         from_ = chain_from(cls)
         for sub in subclasses:
             from_ = from_.outerjoin(sub._table,
@@ -106,15 +112,40 @@ class PolymorphicSelect:
                     self._position[(table.name, column.name)] = len(self.columns)
                     self.columns.append(column)
         self._class_name_at = self._position[(BASE_TABLE.name, "class_name")]
+        self._tables = {table.name for table in tables}
         self._layouts = {}
 
     @classmethod
-    def of(cls, persistent_class):
-        """The (cached) select for ``persistent_class``."""
-        select = _cache.get(persistent_class)
+    def of(cls, persistent_class, classes=None):
+        """The (cached) select for ``persistent_class``, or for those of its subclasses
+        in ``classes`` (a frozenset) only."""
+        key = (persistent_class, classes)
+        select = _cache.get(key)
         if select is None:
-            select = _cache[persistent_class] = cls(persistent_class)
+            select = _cache[key] = cls(persistent_class, classes)
         return select
+
+    @classmethod
+    def for_rows(cls, persistent_class, from_, where):
+        """The select for the rows of ``persistent_class`` that ``from_`` and
+        ``where`` find: all its subclasses' tables, unless that is more than SQLite
+        joins (`SQLITE_MAX_JOINED_TABLES`): then those of the classes the rows have,
+        which one more statement asks."""
+        select = cls.of(persistent_class)
+        if not select.too_wide():
+            return select
+        names = {row[0] for row in execute(
+            sa.select(BASE_TABLE.c.class_name).distinct().select_from(from_).where(where))}
+        return cls.of(persistent_class, frozenset(  # each with the tables it inherits
+            c for actual in registered_classes() if actual.__name__ in names
+            for c in class_chain(actual)))
+
+    def too_wide(self):
+        """Whether it joins more tables than the current database can (SQLite's 64)."""
+        from .database import current_database
+
+        return (self.table_count > SQLITE_MAX_JOINED_TABLES
+                and current_database().dialect == "sqlite")
 
     def _layout(self, class_name, offset):
         """How to make an object of the named class from a row whose columns start at
@@ -126,6 +157,9 @@ class PolymorphicSelect:
             if not issubclass(actual, self.cls):
                 raise QueryError(f"a row of class {class_name} appeared in a query on "
                                  f"{self.cls.__name__}; the database is inconsistent")
+            if any(c._table.name not in self._tables for c in class_chain(actual)[1:]):
+                raise QueryError(f"a row of class {class_name} appeared while reading "
+                                 f"{self.cls.__name__} objects, added meanwhile; ask again")
             names, positions, lists = [], [], {}
             for name, prop in actual._properties.items():
                 if prop.kind == REFERENCE_LIST:
@@ -197,7 +231,6 @@ class Group:
         if prop.name in self._loaded:
             return
         self._loaded.add(prop.name)
-        target = PolymorphicSelect.of(prop.type)
         children = Group()
         if prop.kind == REFERENCE:
             # Members hold their targets' ids: fetch each distinct target once.
@@ -209,8 +242,9 @@ class Group:
                                if type(value := member._values.get(prop.name)) is int})
             else:
                 wanted = children._ids_select.correlate(None)
-            rows = execute(sa.select(*target.columns).select_from(target.from_).where(
-                BASE_TABLE.c.object_id.in_(wanted), _visible()))
+            where = sa.and_(BASE_TABLE.c.object_id.in_(wanted), _visible())
+            target = PolymorphicSelect.for_rows(prop.type, chain_from(prop.type), where)
+            rows = execute(sa.select(*target.columns).select_from(target.from_).where(where))
             with collector_paused():
                 found = {row[0]: target.build(row, children) for row in rows}
             for _, member in self._alive():
@@ -219,6 +253,10 @@ class Group:
                     member._values[prop.name] = found[value]
         else:
             link = prop.owner._link_tables[prop.name]
+            target = PolymorphicSelect.for_rows(
+                prop.type, link.join(chain_from(prop.type),
+                                     link.c.ref_id == BASE_TABLE.c.object_id),
+                sa.and_(link.c.object_id.in_(self._ids()), _visible()))
             rows = execute(
                 sa.select(link.c.object_id, link.c.idx, *target.columns)
                 .select_from(link.join(target.from_, link.c.ref_id == BASE_TABLE.c.object_id))

@@ -463,7 +463,10 @@ class Query:
                             .select_from(chain_from(self.cls)), ordered=False)
 
     def _fetch(self):
-        target = PolymorphicSelect.of(self.cls)
+        where = self._where()
+        target = PolymorphicSelect.for_rows(
+            self.cls, chain_from(self.cls),
+            sa.and_(sa.true() if where is None else where, current_database().visible()))
         rows = execute(self._finish(sa.select(*target.columns).select_from(target.from_)))
         group = Group(ids_select=self._id_select())
         with collector_paused():
@@ -655,9 +658,8 @@ def fetch_together(queries):
     visible = current_database().visible()
     for start in range(0, len(queries), FETCH_TOGETHER_MAX):
         batch = queries[start:start + FETCH_TOGETHER_MAX]
-        statement, ids_select = _together(batch[0].cls, [q._where() for q in batch],
-                                          visible)
-        target = PolymorphicSelect.of(batch[0].cls)
+        statement, ids_select, target = _together(batch[0].cls,
+                                                  [q._where() for q in batch], visible)
         rows = execute(statement)
         offset = len(batch)
         # Name the members by id when loading their references unless there are very
@@ -683,20 +685,27 @@ many questions each time, and building and hashing such a statement is slow."""
 def _together(cls, wheres, visible):
     """The statement selecting a flag per condition and the visible objects matching
     any, and a select of their ids."""
-    key = (cls, id(visible), *map(id, wheres))
+    target = PolymorphicSelect.of(cls)
+    if target.too_wide():
+        target = PolymorphicSelect.for_rows(cls, chain_from(cls), _any_of(wheres, visible))
+    key = (cls, id(visible), id(target), *map(id, wheres))
     found = _STATEMENTS.get(key)
     if found is None:
         if len(_STATEMENTS) > 1000:
             _STATEMENTS.clear()
         conditions = [sa.true() if w is None else w for w in wheres]
-        any_of = sa.and_(sa.or_(*conditions), visible)
-        target = PolymorphicSelect.of(cls)
+        any_of = _any_of(wheres, visible)
         found = _STATEMENTS[key] = (
             sa.select(*[sa.case((c, 1), else_=0) for c in conditions], *target.columns)
             .select_from(target.from_).where(any_of),
             sa.select(BASE_TABLE.c.object_id).select_from(chain_from(cls)).where(any_of),
-            (wheres, visible))  # kept so that the ids in the key stay theirs
-    return found[0], found[1]
+            target, (wheres, visible))  # kept so that the ids in the key stay theirs
+    return found[0], found[1], found[2]
+
+
+def _any_of(wheres, visible):
+    """The visible objects meeting any of the conditions ``wheres`` (None: all)."""
+    return sa.and_(sa.or_(*[sa.true() if w is None else w for w in wheres]), visible)
 
 
 class _Nothing:

@@ -108,3 +108,17 @@ def test_reference_to_deleted_object_reads_as_missing(db):
             conn.execute(sa.text("DELETE FROM dbobject WHERE class_name = 'Ccd'"))
     with pytest.raises(persistence.ObjectNotFoundError, match=r"Frame \d+ refers through 'chip' to object \d+, which is not visible to you \(or no longer in the database"):
         loaded.chip
+
+
+def test_a_select_wider_than_sqlite_joins_takes_the_classes_its_rows_have(db, monkeypatch):
+    from persistence import loading
+
+    frames = make_frames(4, flats=2)
+    monkeypatch.setattr(loading, "SQLITE_MAX_JOINED_TABLES", 2)  # DBObject has more
+    with statements(db) as seen:
+        loaded = list(persistence.DBObject.object_id.is_in([f.object_id for f in frames]))
+        flats = [f.flat for f in loaded]
+    assert [type(f) for f in loaded] == [ReducedFrame] * 4
+    assert [f.flat.imstat.stdev for f in frames] == [f.imstat.stdev for f in flats]
+    narrowing = [s for s in seen if "DISTINCT dbobject.class_name" in s]
+    assert len(narrowing) == (2 if db.dialect == "sqlite" else 0), "\n".join(seen)
