@@ -17,8 +17,8 @@ import persistence
 from ..context_handle import switched
 from ..environment import acting_as
 
-__all__ = ["ActingMiddleware", "Viewer", "csrf_token", "login", "logout",
-           "require_csrf", "viewer"]
+__all__ = ["ActingMiddleware", "Viewer", "login", "logout", "require_csrf",
+           "switch_context", "viewer"]
 
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -90,10 +90,6 @@ class Viewer:
 def viewer(request: Request):
     """FastAPI dependency: the `Viewer` of the request."""
     return Viewer(request)
-
-
-def csrf_token(request):
-    return request.session.get("csrf", "")
 
 
 async def require_csrf(request: Request):
