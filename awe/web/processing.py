@@ -237,15 +237,21 @@ def _choices():
             "filters": sorted(f for f in set(frames["filter"].tolist()) if f)}
 
 
+def state_counts(nodes):
+    """How many of a plan's nodes (`targets.Plan.to_json`'s) are in each state."""
+    counts = {state: 0 for state in STATES}
+    for node in nodes:
+        counts[node["state"]] += 1
+    return counts
+
+
 def plan_view(plan):
     """The plan as the page draws it: ``(counts, roots)``, each root a nested dict
     with its children by role; a node met again is drawn once, then referred to."""
     data = plan.to_json()
     ids = {node: i for i, node in enumerate(plan.graph)}
     nodes = {n["id"]: n for n in data["nodes"]}
-    counts = {state: 0 for state in STATES}
-    for node in data["nodes"]:
-        counts[node["state"]] += 1
+    counts = state_counts(data["nodes"])
     seen = set()
 
     def tree(node, role):
@@ -347,9 +353,7 @@ def plan_request(body: RequestIn):
     reasons, with counts per state."""
     plan = body.request().plan()
     data = plan.to_json()
-    data["counts"] = {state: 0 for state in STATES}
-    for node in data["nodes"]:
-        data["counts"][node["state"]] += 1
+    data["counts"] = state_counts(data["nodes"])
     return data
 
 
